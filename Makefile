@@ -1,0 +1,39 @@
+# `make run` starts the app, `make test` runs lint and every test; both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA ?= ../shared/data/tiktok_tracks.csv
+
+.PHONY: run test lint bench train clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(VENV)/.bench: $(VENV)/.dev requirements-bench.txt
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+run: $(VENV)/.runtime
+	$(PY) -m streamlit run app.py
+
+lint: $(VENV)/.dev
+	$(PY) -m ruff check .
+
+test: lint
+	$(PY) -m pytest
+
+bench: $(VENV)/.bench
+	$(PY) -m benchmarks.run_all --data $(DATA)
+
+train: $(VENV)/.runtime
+	$(PY) -m virality train --data $(DATA) --out artifacts
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-output

@@ -1,0 +1,29 @@
+"""Page chrome: config, title, the sidebar with navigation and the model's honesty line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from ui.state import get_predictor
+from virality.predict import model_summary
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [("app.py", "Predict", "🎚️"), ("pages/2_Explain.py", "Explain", "🔍"),
+         ("pages/3_What_if.py", "What-if", "🧪"), ("pages/4_Batch.py", "Batch", "📋"),
+         ("pages/5_Model.py", "Model", "📈")]
+
+
+def page_header(title: str, subtitle: str) -> None:
+    """Set the page config, draw the title and the sidebar. Call first on every page."""
+    st.set_page_config(page_title=f"virality · {title}", page_icon="🎵", layout="wide")
+    st.title(title)
+    st.caption(subtitle)
+    with st.sidebar:
+        st.markdown("### 🎵 virality")
+        for path, label, icon in PAGES:
+            if (ROOT / path).exists():
+                st.page_link(path, label=label, icon=icon)
+        st.divider()
+        st.caption(model_summary(get_predictor()))

@@ -1,0 +1,5 @@
+import sys
+
+from virality.cli import main
+
+sys.exit(main())

@@ -1,0 +1,69 @@
+"""Saving and loading the model bundle in ``artifacts/``.
+
+Files: ``model.pt`` (a state_dict, loaded with ``weights_only=True``), ``preprocess.joblib``
+(the fitted preprocessing as a plain dict of lists), ``metadata.json`` (constructor
+arguments, schema version, metrics, SHA-256 of the two other files). The joblib file is
+unpickled only after its SHA-256 matches the metadata, and only from the bundle folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import joblib
+import torch
+
+from virality.features import FEATURE_NAMES
+from virality.models import Preprocessing, ViralityModel
+
+SCHEMA_VERSION = 1
+ARTIFACTS_DIR = Path(__file__).resolve().parent.parent / "artifacts"
+MODEL_FILE, PREP_FILE, META_FILE = "model.pt", "preprocess.joblib", "metadata.json"
+
+
+class BundleError(RuntimeError):
+    """The artifacts folder is missing, tampered with, or from another schema version."""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_bundle(out_dir: str | Path, model: ViralityModel, metadata: dict, prep: Preprocessing | None = None) -> None:
+    """Write the three bundle files; adds their hashes to ``metadata`` before saving it."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    prep = prep or model.preprocessing
+    torch.save(model.state_dict(), out / MODEL_FILE)
+    joblib.dump(prep.to_dict(), out / PREP_FILE)
+    metadata["files"] = {MODEL_FILE: _sha256(out / MODEL_FILE), PREP_FILE: _sha256(out / PREP_FILE)}
+    (out / META_FILE).write_text(json.dumps(metadata, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def load_bundle(path: str | Path = ARTIFACTS_DIR) -> tuple[ViralityModel, dict]:
+    """Load ``(model in eval mode, metadata)``; raise ``BundleError`` with a plain reason."""
+    folder = Path(path)
+    meta_path = folder / META_FILE
+    if not meta_path.is_file():
+        raise BundleError(f"no trained model in {folder}: run `python -m virality train --data PATH --out {folder}`")
+    metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+    if metadata.get("schema_version") != SCHEMA_VERSION:
+        raise BundleError(f"{folder} holds schema version {metadata.get('schema_version')}, "
+                          f"this code reads {SCHEMA_VERSION}: retrain the model")
+    if [f["name"] for f in metadata["features"]] != list(FEATURE_NAMES):
+        raise BundleError(f"{folder} was trained on other characteristics: retrain the model")
+    files = metadata.get("files", {})
+    if set(files) != {MODEL_FILE, PREP_FILE}:
+        raise BundleError(f"{meta_path} lists no SHA-256 for the model files: retrain the model")
+    for name, expected in files.items():
+        if _sha256(folder / name) != expected:
+            raise BundleError(f"{folder / name} does not match the SHA-256 in metadata.json: refusing to load it")
+    prep = Preprocessing.from_dict(joblib.load(folder / PREP_FILE))
+    model = ViralityModel(prep, metadata["model"]["arch"], metadata["model"]["arch_kwargs"])
+    model.load_state_dict(torch.load(folder / MODEL_FILE, weights_only=True, map_location="cpu"))
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model, metadata

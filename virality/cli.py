@@ -1,0 +1,147 @@
+"""``python -m virality {train,score,explain,whatif,features,download}``.
+
+Exit status: 0 success, 1 nothing could be done with valid input (e.g. no row scored),
+2 unusable input or usage error. Errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from virality.bundle import ARTIFACTS_DIR
+
+
+class CliError(Exception):
+    """A one-line message for stderr; exits with status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m virality",
+                                     description="Will this song take off on TikTok, and what would help it?")
+    parser.add_argument("--artifacts", default=str(ARTIFACTS_DIR), help="model bundle folder (default: artifacts/)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train the model on a tracks CSV and write the bundle")
+    p.add_argument("--data", required=True, help="tracks CSV (e.g. ../shared/data/tiktok_tracks.csv)")
+    p.add_argument("--out", default=str(ARTIFACTS_DIR), help="output folder (default: artifacts/)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("score", help="score every row of a CSV of tracks")
+    p.add_argument("input", help="CSV with the 12 characteristics (duration or duration_ms)")
+    p.add_argument("-o", "--output", required=True, help="output CSV")
+
+    p = sub.add_parser("explain", help="which characteristics push a song's score up or down")
+    p.add_argument("--song", required=True, help="song as inline JSON or a JSON file")
+    p.add_argument("--method", default="ig")
+    p.add_argument("--baseline", default="typical")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("whatif", help="small changes that would raise a song's score")
+    p.add_argument("--song", required=True, help="song as inline JSON or a JSON file")
+    goal = p.add_mutually_exclusive_group(required=True)
+    goal.add_argument("--gain", type=float, help="points to add to the current score")
+    goal.add_argument("--target", type=float, help="score to reach (0–100)")
+    p.add_argument("--vary", help="comma-separated characteristics allowed to change")
+    p.add_argument("--max-changes", type=int, default=3)
+    p.add_argument("-k", type=int, default=4, help="number of suggestions")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("features", help="measure characteristics from an audio file")
+    p.add_argument("audio", help="WAV, FLAC, OGG or MP3 file")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("download", help="fetch the published data set with gdown")
+    p.add_argument("--dest", default="data", help="folder to save into (git-ignored)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"train": _train, "score": _score, "download": _download,
+               "explain": _delegate("virality.explain"), "whatif": _delegate("virality.whatif"),
+               "features": _delegate("virality.audio")}[args.command]
+    try:
+        return handler(args)
+    except CliError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _delegate(module: str):
+    """Sub-commands implemented beside their engine: ``module.run_cli(args) -> int``."""
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return importlib.import_module(module).run_cli(args)
+    return run
+
+
+def _train(args: argparse.Namespace) -> int:
+    from virality.config import TrainConfig
+    from virality.train import train
+
+    metadata = train(args.data, args.out, TrainConfig(seed=args.seed), progress=not args.quiet)
+    metrics = metadata["metrics"]
+    print(f"trained on {metadata['data']['train_tracks']} tracks in {metadata['train_seconds']:.0f} s; "
+          f"held-out ({metadata['data']['test_tracks']} tracks):")
+    for name, values in metrics.items():
+        print(f"  {name:15s} " + "  ".join(f"{k} {v:7.3f}" for k, v in values.items()))
+    interval = metadata["interval"]
+    print(f"  {interval['level']:.0%} interval ±{interval['half_width']:.1f} points, "
+          f"held-out coverage {interval['test_coverage']:.1%}")
+    print(f"saved to {args.out}")
+    return 0
+
+
+def load_predictor_for_cli(args: argparse.Namespace):
+    """The predictor on one thread: single-song commands are latency-bound, not throughput-bound."""
+    import torch
+
+    from virality.predict import load_predictor
+
+    torch.set_num_threads(1)
+    return load_predictor(Path(args.artifacts))
+
+
+def _score(args: argparse.Namespace) -> int:
+    from virality.data import DataError
+    from virality.predict import load_predictor
+    from virality.score import problem_summary, score_file
+
+    predictor = load_predictor(Path(args.artifacts))
+    try:
+        result = score_file(args.input, args.output, predictor)
+    except DataError as err:
+        raise CliError(str(err)) from None
+    total = len(result.table)
+    print(f"scored {result.n_scored} of {total} rows → {args.output}", file=sys.stderr)
+    if len(result.problems):
+        print(f"{result.problems['row'].nunique()} row(s) not scored (row numbers as in a spreadsheet, "
+              "header = row 1):", file=sys.stderr)
+        for line in problem_summary(result.problems):
+            print(f"  {line}", file=sys.stderr)
+    return 0 if result.n_scored else 1
+
+
+def _download(args: argparse.Namespace) -> int:
+    from virality.data import DataError, download
+
+    try:
+        path, data = download(args.dest)
+    except DataError as err:
+        raise CliError(str(err)) from None
+    print(f"saved {path}: {data.n_rows} rows, {len(data.tracks)} tracks, {data.n_bad_rows} bad rows dropped")
+    return 0
+
+
+def print_json(payload: dict) -> None:
+    """JSON to stdout, UTF-8, stable key order."""
+    json.dump(payload, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")

@@ -1,0 +1,32 @@
+"""All training hyperparameters in one place. The resolved config is saved in metadata.json."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0  # seeds the split, the weight init and the batch order
+    val_fraction: float = 0.15  # tracks for early stopping and the conformal interval
+    test_fraction: float = 0.15  # tracks never seen in training: the reported metrics
+    arch: str = "mlp_ensemble"  # key of virality.models.ARCHITECTURES
+    arch_kwargs: dict = field(default_factory=lambda: {"hidden": (32, 32), "n_members": 8, "dropout": 0.2})
+    n_quantiles: int = 101  # knots of the quantile-to-normal input transform
+    lr: float = 3e-4  # AdamW learning rate
+    weight_decay: float = 1e-2  # AdamW decoupled weight decay
+    batch_size: int = 128
+    max_epochs: int = 300
+    patience: int = 30  # epochs without validation improvement before stopping
+    interval_level: float = 0.8  # coverage of the prediction interval
+    threads: int = 2  # torch CPU threads while training (the machines have 2 cores)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["arch_kwargs"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.arch_kwargs.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)

@@ -1,0 +1,29 @@
+"""The invented demo tracks shipped with the app (also the README's example CSV)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from virality.data import check_rows
+from virality.features import FEATURE_NAMES
+
+DEMO_CSV = Path(__file__).resolve().parent.parent / "examples" / "demo_tracks.csv"
+
+
+def demo_tracks() -> pd.DataFrame:
+    """The demo tracks: ``title``, ``artist`` and the 12 characteristics (``duration`` in ms)."""
+    raw = pd.read_csv(DEMO_CSV, dtype=str).rename(columns={"duration_ms": "duration"})
+    values, problems = check_rows(raw)
+    if len(problems):
+        raise ValueError(f"{DEMO_CSV} has invalid values: {problems.to_dict('records')}")
+    return pd.concat([raw[["title", "artist"]], values[list(FEATURE_NAMES)]], axis=1)
+
+
+def demo_song(title: str) -> dict[str, float]:
+    """The characteristics of the demo track called ``title``."""
+    tracks = demo_tracks().set_index("title")
+    if title not in tracks.index:
+        raise ValueError(f"no demo track called {title!r}; there are: {', '.join(tracks.index)}")
+    return {n: float(tracks.loc[title, n]) for n in FEATURE_NAMES}

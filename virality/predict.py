@@ -1,0 +1,162 @@
+"""Predictions with an 80 % interval, a percentile and an out-of-distribution check.
+
+``load_predictor()`` loads the bundle once per process. The score is the model's output
+clipped to 0–100; the interval is split-conformal (held-out |residual| quantile, so about
+80 % of unseen tracks' real popularity falls inside it); the percentile places the score
+among the model's scores of the real TikTok training tracks.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from virality.bundle import ARTIFACTS_DIR, load_bundle
+from virality.features import BY_NAME, FEATURE_NAMES, parse_song
+from virality.models import ViralityModel
+
+CHUNK_ROWS = 8192
+PREDICTION_COLUMNS = ["predicted_popularity", "low", "high", "percentile"]
+
+
+@dataclass
+class Prediction:
+    """One song's score (0–100 points), its interval, percentile (0–100) and OOD verdict."""
+
+    score: float
+    low: float
+    high: float
+    percentile: float
+    out_of_distribution: bool = False
+    unusual: list[str] = field(default_factory=list)  # characteristics outside 99 % of real tracks
+    distance: float = 0.0  # squared Mahalanobis distance to the training tracks
+
+
+class Predictor:
+    """The bundled model plus everything needed to turn its output into a verdict."""
+
+    def __init__(self, model: ViralityModel, metadata: dict):
+        self.model = model
+        self.metadata = metadata
+        interval = metadata["interval"]
+        self.half_width = float(interval["half_width"])
+        self.interval_level = float(interval["level"])
+        scores = metadata["scores"]
+        self._levels = np.asarray(scores["levels"], float)
+        self._score_quantiles = np.asarray(scores["predicted_quantiles"], float)
+        dist = metadata["distribution"]
+        self._ood_mean = np.asarray(dist["mean"], float)
+        self._ood_precision = np.asarray(dist["precision"], float)
+        self._ood_threshold = float(dist["d2_threshold"])
+        self._typical_low = np.asarray(dist["low"], float)
+        self._typical_high = np.asarray(dist["high"], float)
+
+    @property
+    def typical_song(self) -> dict[str, float]:
+        """Medians of the training tracks, in Spotify units (the default baseline)."""
+        return {n: float(self.metadata["training_medians"][n]) for n in FEATURE_NAMES}
+
+    @property
+    def typical_error(self) -> float:
+        """Mean absolute error on held-out tracks, in points."""
+        return float(self.metadata["metrics"]["model"]["mae"])
+
+    def raw_scores(self, X: np.ndarray) -> np.ndarray:
+        """(n, 12) characteristics → (n,) unclipped model output, chunked, no autograd."""
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != len(FEATURE_NAMES):
+            raise ValueError(f"expected an (n, {len(FEATURE_NAMES)}) array, got shape {X.shape}")
+        out = np.empty(len(X), dtype=np.float64)
+        with torch.inference_mode():
+            for start in range(0, len(X), CHUNK_ROWS):
+                out[start:start + CHUNK_ROWS] = self.model(torch.from_numpy(X[start:start + CHUNK_ROWS])).numpy()
+        return out
+
+    def predict_array(self, X: np.ndarray) -> pd.DataFrame:
+        """(n, 12) → DataFrame with ``predicted_popularity``, ``low``, ``high``, ``percentile``."""
+        score = np.clip(self.raw_scores(X), 0, 100)
+        return pd.DataFrame({
+            "predicted_popularity": score,
+            "low": np.clip(score - self.half_width, 0, 100),
+            "high": np.clip(score + self.half_width, 0, 100),
+            "percentile": self.percentile(score),
+        })
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """A DataFrame with the 12 characteristic columns (valid values) → prediction columns.
+
+        The result has ``frame``'s index. Validate untrusted tables first with
+        ``virality.data.check_rows``.
+        """
+        missing = [n for n in FEATURE_NAMES if n not in frame.columns]
+        if missing:
+            raise ValueError(f"missing characteristic column(s): {', '.join(missing)}")
+        result = self.predict_array(frame[list(FEATURE_NAMES)].to_numpy(np.float64))
+        result.index = frame.index
+        return result
+
+    def predict_song(self, song: Mapping[str, Any]) -> Prediction:
+        """One song (characteristic → value; missing ones take their default) → ``Prediction``."""
+        values, _ = parse_song(song)
+        x = np.array([[values[n] for n in FEATURE_NAMES]])
+        row = self.predict_array(x).iloc[0]
+        distance, unusual = self.ood_check(x)
+        return Prediction(score=float(row["predicted_popularity"]), low=float(row["low"]), high=float(row["high"]),
+                          percentile=float(row["percentile"]),
+                          out_of_distribution=bool(distance[0] > self._ood_threshold or unusual[0]),
+                          unusual=unusual[0], distance=float(distance[0]))
+
+    def percentile(self, score: np.ndarray) -> np.ndarray:
+        """Percent of real training tracks the model scores at or below ``score``."""
+        quantiles = self._score_quantiles
+        # interpolate on the unique quantiles (ties would make the inverse CDF a step)
+        unique, first = np.unique(quantiles, return_index=True)
+        last = len(quantiles) - 1 - np.unique(quantiles[::-1], return_index=True)[1]
+        levels = (self._levels[first] + self._levels[last]) / 2
+        return np.interp(np.asarray(score, float), unique, levels, left=0.0, right=100.0)
+
+    def ood_check(self, X: np.ndarray) -> tuple[np.ndarray, list[list[str]]]:
+        """(n, 12) → squared Mahalanobis distances (n,) and, per row, the characteristics
+        outside the 0.5–99.5 % range of real tracks."""
+        with torch.inference_mode():
+            z = self.model.transform(torch.as_tensor(np.asarray(X), dtype=torch.float32)).numpy().astype(float)
+        centred = z - self._ood_mean
+        distance = np.einsum("ni,ij,nj->n", centred, self._ood_precision, centred)
+        outside = (X < self._typical_low) | (X > self._typical_high)
+        unusual = [[FEATURE_NAMES[j] for j in np.flatnonzero(row) if not BY_NAME[FEATURE_NAMES[j]].is_discrete]
+                   for row in outside]
+        return distance, unusual
+
+    def is_out_of_distribution(self, X: np.ndarray) -> np.ndarray:
+        """(n, 12) → (n,) bool: unlike the real tracks the model learned from."""
+        distance, unusual = self.ood_check(X)
+        return (distance > self._ood_threshold) | np.array([bool(u) for u in unusual])
+
+
+@functools.lru_cache(maxsize=4)
+def load_predictor(path: str | Path = ARTIFACTS_DIR) -> Predictor:
+    """Load the bundle at ``path`` once per process (cached)."""
+    model, metadata = load_bundle(path)
+    return Predictor(model, metadata)
+
+
+def predict_song(song: Mapping[str, Any], path: str | Path = ARTIFACTS_DIR) -> Prediction:
+    """Convenience: ``load_predictor(path).predict_song(song)``."""
+    return load_predictor(path).predict_song(song)
+
+
+def model_summary(predictor: Predictor) -> str:
+    """Plain words on which model is loaded and how far off it typically is."""
+    meta = predictor.metadata
+    metrics = meta["metrics"]["model"]
+    return (f"Model: {meta['model']['arch']} trained on {meta['data']['train_tracks']:,} tracks. "
+            f"On {meta['data']['test_tracks']:,} tracks it never saw it is typically off by "
+            f"±{metrics['mae']:.0f} points (R² {metrics['r2']:.2f}): most of what makes a song "
+            f"popular is not in these 12 numbers.")

@@ -1,0 +1,182 @@
+"""Training the bundled model: grouped split, ensemble fit, baselines, interval, artifacts."""
+
+from __future__ import annotations
+
+import copy
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from virality import __version__
+from virality.bundle import SCHEMA_VERSION, save_bundle
+from virality.config import TrainConfig
+from virality.data import ID_COLUMN, TARGET, file_sha256, group_split, load_tracks
+from virality.features import FEATURE_NAMES, FEATURES
+from virality.metrics import conformal_half_width, coverage, regression_metrics
+from virality.models import Preprocessing, ViralityModel
+
+PERCENTILE_LEVELS = np.linspace(0, 100, 101)
+
+
+def fit_model(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
+              config: TrainConfig, progress: bool = True) -> tuple[ViralityModel, dict]:
+    """Fit a ``ViralityModel`` with early stopping on the validation RMSE.
+
+    ``X_*``: (n, 12) raw characteristics; ``y_*``: (n,) popularity. Returns the model at
+    its best validation epoch (in eval mode) and a history dict.
+    """
+    torch.manual_seed(config.seed)
+    prep = Preprocessing.fit(X_train, y_train, config.n_quantiles)
+    model = ViralityModel(prep, config.arch, config.arch_kwargs)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    xt = torch.tensor(X_train, dtype=torch.float32)
+    yt = torch.tensor((y_train - prep.target_mean) / prep.target_std, dtype=torch.float32)
+    xv = torch.tensor(X_val, dtype=torch.float32)
+    inputs_train = model.transform(xt)  # the transform has no trainable parts: compute once
+    generator = torch.Generator().manual_seed(config.seed)
+    best = (np.inf, 0, copy.deepcopy(model.state_dict()))
+    history = {"val_rmse": []}
+    bar = tqdm(range(config.max_epochs), desc="training", unit="epoch", disable=not progress, leave=False)
+    for epoch in bar:
+        model.train()
+        for batch in torch.randperm(len(xt), generator=generator).split(config.batch_size):
+            outputs = _member_outputs(model.backbone, inputs_train[batch])
+            loss = ((outputs - yt[batch]) ** 2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with torch.inference_mode():
+            val_rmse = float(np.sqrt(np.mean((model(xv).numpy() - y_val) ** 2)))
+        history["val_rmse"].append(val_rmse)
+        bar.set_postfix(val_rmse=f"{val_rmse:.2f}")
+        if val_rmse < best[0] - 1e-4:
+            best = (val_rmse, epoch, copy.deepcopy(model.state_dict()))
+        elif epoch - best[1] >= config.patience:
+            break
+    bar.close()
+    model.load_state_dict(best[2])
+    model.eval()
+    history.update(best_epoch=best[1], best_val_rmse=best[0], epochs_run=len(history["val_rmse"]))
+    return model, history
+
+
+def _member_outputs(backbone: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """(members, n) when the backbone is an ensemble, else (1, n): each member gets its own loss."""
+    if hasattr(backbone, "member_outputs"):
+        return backbone.member_outputs(inputs)
+    return backbone(inputs)[None]
+
+
+def predict_numpy(model: ViralityModel, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """(n, 12) raw → (n,) unclipped points, in chunks under inference mode."""
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(X), chunk):
+            out.append(model(torch.as_tensor(X[start:start + chunk], dtype=torch.float32)).numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def ridge_baseline(model: ViralityModel, X_train, y_train, X_test) -> np.ndarray:
+    """Ridge regression on the same transformed inputs, alpha by leave-one-out CV on train."""
+    from sklearn.linear_model import RidgeCV
+
+    with torch.inference_mode():
+        z_train = model.transform(torch.as_tensor(X_train, dtype=torch.float32)).numpy()
+        z_test = model.transform(torch.as_tensor(X_test, dtype=torch.float32)).numpy()
+    ridge = RidgeCV(alphas=np.logspace(-2, 4, 25)).fit(z_train, y_train)
+    return ridge.predict(z_test)
+
+
+def distribution_summary(model: ViralityModel, X_train: np.ndarray) -> dict:
+    """What the app needs to judge "unlike real tracks", without storing any track.
+
+    Mean and precision of the transformed inputs (for a Mahalanobis distance), the 99th
+    percentile of the training tracks' squared distances (the warning threshold), the
+    0.5 % / 99.5 % quantiles of each raw characteristic, and the (101, 12) quantile table
+    used to sample synthetic typical tracks.
+    """
+    with torch.inference_mode():
+        z = model.transform(torch.as_tensor(X_train, dtype=torch.float32)).numpy().astype(np.float64)
+    mean = z.mean(0)
+    cov = np.cov(z, rowvar=False) + 1e-6 * np.eye(z.shape[1])
+    precision = np.linalg.inv(cov)
+    d2 = np.einsum("ni,ij,nj->n", z - mean, precision, z - mean)
+    normal_scores = z[:, : len(FEATURE_NAMES) - 2]
+    return {
+        "mean": mean.tolist(),
+        "precision": precision.tolist(),
+        "d2_threshold": float(np.quantile(d2, 0.99)),
+        "low": np.quantile(X_train, 0.005, axis=0).tolist(),
+        "high": np.quantile(X_train, 0.995, axis=0).tolist(),
+        "quantiles": np.quantile(X_train, PERCENTILE_LEVELS / 100, axis=0).tolist(),
+        "normal_correlation": np.corrcoef(normal_scores, rowvar=False).tolist(),
+    }
+
+
+def train(data_path: str | Path, out_dir: str | Path, config: TrainConfig | None = None,
+          progress: bool = True) -> dict:
+    """Train on ``data_path``, evaluate on unseen tracks, write the bundle to ``out_dir``.
+
+    Returns the metadata written to ``out_dir/metadata.json``.
+    """
+    config = config or TrainConfig()
+    torch.set_num_threads(config.threads)
+    started = time.perf_counter()
+    data = load_tracks(data_path)
+    tracks = data.tracks
+    X = tracks[list(FEATURE_NAMES)].to_numpy(np.float64)
+    y = tracks[TARGET].to_numpy(np.float64)
+    train_idx, val_idx, test_idx = group_split(
+        tracks[ID_COLUMN].to_numpy(), (1 - config.val_fraction - config.test_fraction,
+                                       config.val_fraction, config.test_fraction), config.seed)
+    model, history = fit_model(X[train_idx], y[train_idx], X[val_idx], y[val_idx], config, progress)
+
+    val_pred = predict_numpy(model, X[val_idx])
+    half_width = conformal_half_width(np.abs(y[val_idx] - val_pred), config.interval_level)
+    test_pred = predict_numpy(model, X[test_idx])
+    metrics = {
+        "model": regression_metrics(y[test_idx], np.clip(test_pred, 0, 100)),
+        "mean_predictor": regression_metrics(y[test_idx], np.full(len(test_idx), y[train_idx].mean())),
+        "ridge": regression_metrics(y[test_idx], ridge_baseline(model, X[train_idx], y[train_idx], X[test_idx])),
+    }
+    test_low, test_high = np.clip(test_pred - half_width, 0, 100), np.clip(test_pred + half_width, 0, 100)
+    all_pred = np.clip(predict_numpy(model, X), 0, 100)
+    metadata = {
+        "schema_version": SCHEMA_VERSION,
+        "virality_version": __version__,
+        "features": [{"name": f.name, "label": f.label, "unit": f.unit, "low": f.low, "high": f.high,
+                      "step": f.step, "default": f.default} for f in FEATURES],
+        "model": {"arch": config.arch, "arch_kwargs": config.to_dict()["arch_kwargs"]},
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "data": {"path_name": Path(data_path).name, "sha256": file_sha256(data_path), "rows": data.n_rows,
+                 "bad_rows": data.n_bad_rows, "tracks": len(tracks), "train_tracks": len(train_idx),
+                 "val_tracks": len(val_idx), "test_tracks": len(test_idx)},
+        "training_medians": dict(zip(FEATURE_NAMES, np.median(X[train_idx], axis=0).tolist())),
+        "metrics": metrics,
+        "interval": {"method": "split_conformal_absolute_residual", "level": config.interval_level,
+                     "half_width": half_width, "calibration_tracks": len(val_idx),
+                     "test_coverage": coverage(y[test_idx], test_low, test_high)},
+        "scores": {"levels": PERCENTILE_LEVELS.tolist(),
+                   "predicted_quantiles": np.quantile(all_pred, PERCENTILE_LEVELS / 100).tolist(),
+                   "popularity_quantiles": np.quantile(y, PERCENTILE_LEVELS / 100).tolist()},
+        "distribution": distribution_summary(model, X[train_idx]),
+        "history": {k: history[k] for k in ("best_epoch", "best_val_rmse", "epochs_run")},
+        "versions": _library_versions(),
+        "train_seconds": round(time.perf_counter() - started, 2),
+    }
+    save_bundle(out_dir, model, metadata)
+    return metadata
+
+
+def _library_versions() -> dict[str, str]:
+    import pandas
+    import sklearn
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "pandas": pandas.__version__, "scikit-learn": sklearn.__version__}
