@@ -29,8 +29,10 @@ lint: $(VENV)/.dev
 test: lint
 	$(PY) -m pytest
 
+# every benchmarks/<name>.py except common.py; each writes benchmarks/results/<name>.{md,json}
+BENCHES := $(filter-out common,$(basename $(notdir $(wildcard benchmarks/[a-z]*.py))))
 bench: $(VENV)/.bench
-	$(PY) -m benchmarks.run_all --data $(DATA)
+	for b in $(BENCHES); do $(PY) -m benchmarks.$$b --data $(DATA) || exit 1; done
 
 train: $(VENV)/.runtime
 	$(PY) -m virality train --data $(DATA) --out artifacts

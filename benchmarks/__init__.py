@@ -1,0 +1,1 @@
+"""Benchmarks, run by hand: `make bench` runs every module here; each writes benchmarks/results/."""

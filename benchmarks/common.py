@@ -1,0 +1,56 @@
+"""Shared helpers for the benchmarks: repeatable timing and result files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "tiktok_tracks.csv"
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """Every benchmark takes ``--data`` (some ignore it) so `make bench` can call them alike."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="tracks CSV (used by benchmarks that train)")
+    return p
+
+
+def time_calls(fn: Callable[[], object], repeat: int = 200, warmup: int = 10) -> list[float]:
+    """Wall-clock seconds of ``repeat`` calls of ``fn`` after ``warmup`` unmeasured calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def median_ms(times: list[float]) -> float:
+    return statistics.median(times) * 1000
+
+
+def machine() -> dict:
+    """Where the numbers were measured."""
+    import torch
+
+    return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+
+
+def write_result(name: str, payload: dict, markdown: str) -> Path:
+    """Save ``benchmarks/results/<name>.json`` and ``.md``; print the markdown."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = {"machine": machine(), **payload}
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=1) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown.rstrip() + "\n")
+    print(markdown)
+    return RESULTS / f"{name}.md"
