@@ -141,6 +141,17 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
+def song_from_arg(text: str) -> dict[str, float]:
+    """Parse ``--song`` (inline JSON or a file); name any characteristic filled with its
+    typical value on stderr, as the command-line contract says."""
+    from virality.features import load_song_arg
+
+    song, filled = load_song_arg(text)
+    if filled:
+        print(f"note: not given, using typical values: {', '.join(filled)}", file=sys.stderr)
+    return song
+
+
 def print_json(payload: dict) -> None:
     """JSON to stdout, UTF-8, stable key order."""
     json.dump(payload, sys.stdout, indent=2, ensure_ascii=False)
