@@ -22,7 +22,8 @@ def page_header(title: str, subtitle: str) -> None:
     st.caption(subtitle)
     with st.sidebar:
         st.markdown("### 🎵 virality")
-        for path, label, icon in PAGES:
+        # page links need Streamlit's pages/ folder to exist (a one-page app has none)
+        for path, label, icon in PAGES if (ROOT / "pages").is_dir() else []:
             if (ROOT / path).exists():
                 st.page_link(path, label=label, icon=icon)
         st.divider()
