@@ -31,8 +31,9 @@ prediction = predictor.predict_song(song)
 with right:
     st.metric("Predicted popularity (0–100)", f"{prediction.score:.1f}")
     st.markdown(f"**{predictor.interval_level:.0%} interval: {prediction.low:.0f} – {prediction.high:.0f}** · "
-                f"scores higher than **{prediction.percentile:.0f}%** of real TikTok tracks")
-    st.plotly_chart(score_figure(prediction, predictor), width="stretch", key="score_chart")
+                f"higher than **{prediction.percentile:.0f}%** of real TikTok tracks as this model scores them")
+    st.plotly_chart(score_figure(prediction, predictor), width="stretch", key="score_chart",
+                    config={"displayModeBar": False})
     if prediction.out_of_distribution:
         unusual = ", ".join(prediction.unusual) if prediction.unusual else "the combination of values"
         st.warning(f"Unlike the real tracks the model learned from ({unusual}): treat this score as a guess.")

@@ -25,7 +25,7 @@ def score_figure(prediction: Prediction, predictor: Predictor) -> go.Figure:
     fig.add_trace(go.Scatter(x=[prediction.score], y=["this song"], mode="markers+text",
                              marker=dict(color=BLUE, size=16, symbol="diamond"),
                              text=[f"{prediction.score:.1f}"], textposition="top center", name="score"))
-    fig.update_layout(barmode="overlay", height=220, margin=dict(l=10, r=10, t=10, b=10),
+    fig.update_layout(barmode="overlay", height=300, margin=dict(l=10, r=10, t=10, b=10),
                       xaxis=dict(range=[0, 100], title="popularity (0–100)"),
-                      legend=dict(orientation="h", y=-0.45), showlegend=True)
+                      legend=dict(orientation="h", yanchor="top", y=-0.3, x=0), showlegend=True)
     return fig
