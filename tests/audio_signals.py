@@ -48,7 +48,8 @@ def chord_progression(tonic: int, major: bool, seconds: float = 20.0, rate: int 
             freqs.append(pitch_hz(tonic, 2))  # the bass doubles the tonic on the I chords
         chords.append(_note(freqs, seconds / 8, rate))
     y = np.concatenate(chords)
-    y = np.pad(y, (0, int(round(seconds * rate)) - len(y)))
+    n = int(round(seconds * rate))
+    y = np.pad(y, (0, max(0, n - len(y))))[:n]
     return (0.2 * y / np.abs(y).max()).astype(np.float32)
 
 
