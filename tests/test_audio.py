@@ -209,3 +209,9 @@ def test_decoding_accepts_a_file_object():
     data = wav_bytes(click_track(120))
     assert analyse(io.BytesIO(data)).values["duration"].value == analyse(data).values["duration"].value
     assert sf.info(io.BytesIO(data)).frames == RATE * 20
+
+
+@needs_ffmpeg
+def test_long_mp3_keeps_the_length_its_header_declares():
+    analysis = analyse(mp3_bytes(song(120, 0, True, 25.0)), max_seconds=15.0)
+    assert analysis.truncated and abs(analysis.values["duration"].value - 25_000) <= 100
