@@ -23,6 +23,8 @@ def analyse_cached(digest: str, _data: bytes) -> tuple[AudioAnalysis | None, str
         return analyse(_data), None
     except AudioError as err:
         return None, str(err)
+    except Exception as err:  # noqa: BLE001 — keep the page alive; say what happened in one line
+        return None, f"unexpected problem while analysing ({type(err).__name__}: {err})"
 
 
 def apply_audio(data: bytes, name: str) -> dict:
@@ -79,6 +81,8 @@ def _show_result(result: dict) -> None:
     st.markdown(f"Measured from **{result['name']}**:\n" + "\n".join(lines))
     for note in analysis.notes:
         st.info(f"Note: {note}.")
-    st.caption("Loudness is ITU-R BS.1770 integrated loudness (LUFS), the closest published definition of "
-               "Spotify's dB scale. Not measured, still yours to set: "
+    st.caption("Confidence: for tempo, how clearly the beat repeats (0–1; the half or double tempo may fit as "
+               "well); for key and mode, how far the best key profile beats the runner-up (0 = a tie). "
+               "Loudness is ITU-R BS.1770 integrated loudness (LUFS); Spotify's dB figure comes from an "
+               "unpublished method, and the two could not be compared here. Not measured, still yours to set: "
                + ", ".join(BY_NAME[n].label.lower() for n in NOT_MEASURED) + ".")

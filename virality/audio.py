@@ -377,10 +377,15 @@ def analyse(source: str | Path | bytes | BinaryIO, max_seconds: float = ANALYSE_
                          "of music are needed to measure tempo and key")
     if not np.all(np.isfinite(samples)):
         raise AudioError("the file is damaged: it decodes to invalid sample values")
-    loudness = measure_loudness(samples, rate)
-    mono = analysis_signal(samples, rate)
-    tempo = measure_tempo(onset_envelope(mono))
-    key, mode = measure_key(mean_chroma(mono))
+    import librosa
+
+    try:
+        loudness = measure_loudness(samples, rate)
+        mono = analysis_signal(samples, rate)
+        tempo = measure_tempo(onset_envelope(mono))
+        key, mode = measure_key(mean_chroma(mono))
+    except librosa.util.exceptions.ParameterError as err:
+        raise AudioError(f"the audio could not be analysed ({err})") from None
     analysis = AudioAnalysis(
         values={"tempo": tempo, "key": key, "mode": mode, "loudness": loudness,
                 "duration": measure_duration(decoded.file_seconds)},
