@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui.audio import audio_marks, audio_panel
 from ui.controls import song_controls
 from ui.layout import page_header
 from ui.state import get_predictor, set_song
@@ -25,7 +26,8 @@ with left:
     pick.selectbox("Start from a demo track", [""] + demo_tracks()["title"].tolist(), key="demo_pick",
                    on_change=_load_demo, format_func=lambda t: t or "— choose —")
     reset.button("Reset to typical", on_click=set_song, args=(default_song(), None), width="stretch")
-    song = song_controls()
+    audio_panel()
+    song = song_controls(marks=audio_marks())
 
 prediction = predictor.predict_song(song)
 with right:

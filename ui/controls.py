@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import streamlit as st
 
 from ui.state import WIDGET_PREFIX, current_song
 from virality.features import FEATURES, KEY_NAMES, MODE_NAMES, Feature, format_duration, parse_duration
 
 
-def song_controls(columns: int = 2) -> dict[str, float]:
-    """Render the 12 controls for the current song; return the song they now show."""
+def song_controls(columns: int = 2, marks: Mapping[str, tuple[float, str]] | None = None) -> dict[str, float]:
+    """Render the 12 controls for the current song; return the song they now show.
+
+    ``marks``: ``{name: (value, caption)}`` — the caption is shown under that control while it
+    still shows ``value`` (e.g. "measured from audio")."""
+    marks = marks or {}
     song = current_song()
     slots = st.columns(columns)
     for index, feature in enumerate(FEATURES):
@@ -18,6 +24,8 @@ def song_controls(columns: int = 2) -> dict[str, float]:
             st.session_state[key] = _widget_value(feature, song[feature.name])
         with slots[index % columns]:
             song[feature.name] = _render(feature, key, song[feature.name])
+            if feature.name in marks and abs(song[feature.name] - marks[feature.name][0]) <= feature.step / 2 + 1e-6:
+                st.caption(marks[feature.name][1])
     st.session_state["song"] = song
     return song
 
