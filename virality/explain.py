@@ -33,7 +33,7 @@ from virality.predict import Predictor
 
 IG_STEPS = 50  # interactive default: |delta| well under 0.5 points
 BATCH_STEPS = 8  # ranking drivers for many rows: same top-2 as 50 steps for ~96 % of rows
-GRADSHAP_SAMPLES = 200
+GRADSHAP_SAMPLES = 500
 SHAPLEY_PERMUTATIONS = 25
 CHUNK_ROWS = 8192
 
@@ -392,11 +392,15 @@ def resolve_baseline(predictor: Predictor, spec: str | None) -> tuple[str, dict[
         from virality.demo import demo_song
 
         return match[0], demo_song(match[0])
+    from pathlib import Path
+
+    if not text.startswith("{") and not Path(text).is_file():
+        raise ValueError(f"--baseline {text!r} is not 'typical', a demo title ({'; '.join(titles)}), "
+                         "inline song JSON or a JSON file")
     try:
         return "your baseline song", load_song_arg(text)[0]
     except ValueError as err:
-        raise ValueError(f"--baseline {text!r} is not 'typical', a demo title ({'; '.join(titles)}) "
-                         f"or a song: {err}") from None
+        raise ValueError(f"--baseline: {err}") from None
 
 
 def baseline_choices(predictor: Predictor, scored: Mapping[str, Mapping[str, float]] | None = None,
