@@ -96,7 +96,7 @@ def _points(model: torch.nn.Module, X: np.ndarray) -> np.ndarray:
 
 
 def _as_rows(X: np.ndarray) -> np.ndarray:
-    return np.asarray(X, dtype=np.float32).reshape(-1, len(FEATURE_NAMES))
+    return np.array(X, dtype=np.float32).reshape(-1, len(FEATURE_NAMES))  # a writable copy for torch
 
 
 def integrated_gradients(predictor: Predictor, X: np.ndarray, baseline: Mapping[str, float] | None = None,
