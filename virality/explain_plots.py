@@ -15,28 +15,35 @@ from virality.features import BY_NAME, FEATURES
 UP, DOWN, BLUE, BAND = "#2da44e", "#cf222e", "#1f6feb", "rgba(31,111,235,0.15)"
 
 
+def signed(points: float) -> str:
+    """``+2.1``, ``−0.4``, ``0.0`` (no "−0.0")."""
+    return "0.0" if abs(points) < 0.05 else f"{points:+.1f}".replace("-", "−")
+
+
 def bar_label(row, baseline_label: str) -> str:
     """``"Tempo 128 BPM vs typical 122 BPM: +2.1"``."""
-    return f"{row.label} {row.value_text} vs {baseline_label} {row.baseline_text}: {row.attribution:+.1f}"
+    return f"{row.label} {row.value_text} vs {baseline_label} {row.baseline_text}: {signed(row.attribution)}"
 
 
 def waterfall_figure(explanation: Explanation) -> go.Figure:
-    """From the baseline's score to this song's, one bar per characteristic, largest
-    |attribution| nearest the result."""
-    table = explanation.table.reindex(explanation.table["attribution"].abs().sort_values().index)
+    """From the baseline's score (top) to this song's (bottom), one bar per characteristic,
+    largest |attribution| first."""
+    table = explanation.table.reindex(explanation.table["attribution"].abs().sort_values(ascending=False).index)
     labels = [bar_label(row, explanation.baseline_label) for row in table.itertuples()]
     total = explanation.baseline_score + table["attribution"].sum()
     fig = go.Figure(go.Waterfall(
         orientation="h", measure=["absolute", *["relative"] * len(table), "total"],
         y=[f"{explanation.baseline_label} track", *labels, "this song"],
         x=[explanation.baseline_score, *table["attribution"], total],
-        text=[f"{explanation.baseline_score:.1f}", *[f"{a:+.1f}" for a in table["attribution"]], f"{total:.1f}"],
+        text=[f"{explanation.baseline_score:.1f}", *[signed(a) for a in table["attribution"]], f"{total:.1f}"],
         textposition="outside", increasing=dict(marker_color=UP), decreasing=dict(marker_color=DOWN),
         totals=dict(marker_color=BLUE), connector=dict(line=dict(color="#d0d7de"))))
-    low = min(explanation.baseline_score, total) - table["attribution"].abs().sum() - 2
-    high = max(explanation.baseline_score, total) + table["attribution"].abs().sum() + 2
+    path = explanation.baseline_score + np.concatenate([[0.0], np.cumsum(table["attribution"])])
+    margin = max(2.0, 0.15 * float(path.max() - path.min()))
+    low, high = float(path.min()) - margin, float(path.max()) + margin
     fig.update_layout(height=520, margin=dict(l=10, r=30, t=10, b=10), showlegend=False,
-                      xaxis=dict(title="popularity (points)", range=[max(low, 0), min(high, 100)]))
+                      xaxis=dict(title="popularity (points)", range=[max(low, 0), min(high, 100)]),
+                      yaxis=dict(autorange="reversed"))
     return fig
 
 
@@ -83,11 +90,13 @@ def global_figure(importance: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def interaction_heatmap(matrix: pd.DataFrame, title: str, diverging: bool = True) -> go.Figure:
-    """A (12, 12) symmetric interaction matrix in points."""
+def interaction_heatmap(matrix: pd.DataFrame, title: str, diverging: bool = True,
+                        floor: float = 0.5) -> go.Figure:
+    """A (12, 12) symmetric interaction matrix in points; the colour scale spans at least
+    ±``floor`` points so negligible interactions stay pale."""
     labels = [BY_NAME[n].label for n in matrix.index]
     values = matrix.to_numpy()
-    limit = float(np.abs(values).max()) or 1.0
+    limit = max(float(np.abs(values).max()), floor)
     scale = dict(colorscale="RdBu", zmid=0, zmin=-limit, zmax=limit) if diverging else \
         dict(colorscale="Blues", zmin=0, zmax=limit)
     fig = go.Figure(go.Heatmap(z=values, x=labels, y=labels, colorbar=dict(title="points"),
