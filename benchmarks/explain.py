@@ -74,8 +74,14 @@ def page_timings() -> dict:
         at.run()
 
     changed = seconds(new_song, repeat=5)
+    switches = {}
+    for method in METHODS:
+        start = time.perf_counter()
+        at.selectbox(key="explain_method").set_value(method).run()
+        switches[method] = time.perf_counter() - start
     assert not at.exception, at.exception
-    return {"page_first_render_s": first, "page_rerun_s": rerun, "page_new_song_s": changed}
+    return {"page_first_render_s": first, "page_rerun_s": rerun, "page_new_song_s": changed,
+            "page_method_switch_cold_s": switches}
 
 
 def interaction_timings(predictor) -> dict:
@@ -127,6 +133,8 @@ def markdown(r: dict) -> str:
     lines += [f"| Explain page first render (AppTest, cold caches) | {p['page_first_render_s']:.2f} s | |",
               f"| Explain page rerun, same song | {p['page_rerun_s']:.2f} s | < 1 s |",
               f"| Explain page rerun, new song | {p['page_new_song_s']:.2f} s | < 1 s |",
+              "| Explain page, first switch to each method (cold global view) | "
+              + ", ".join(f"{k} {v:.2f} s" for k, v in p["page_method_switch_cold_s"].items()) + " | |",
               f"| interaction view, new song (matrix + pair grid) | {i['interactions_new_song_s'] * 1000:.0f} ms "
               "| < 3 s |",
               f"| Friedman's H over 50 typical tracks (cold, cached once) | {i['friedman_h_cold_s']:.2f} s | < 3 s |",

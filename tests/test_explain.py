@@ -297,3 +297,12 @@ def test_cli_table_and_clear_errors():
                         (("--song", "{}", "--method", "lime"), "unknown method")]:
         done = run_cli("explain", *args)
         assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_page_is_told_when_delta_exceeds_the_tolerance(bundled):
+    result = explain_song(bundled, demo_song("Demo — Summer Hook"), method="gradshap")
+    assert not result.delta_exceeds_tolerance
+    result.delta = TOLERANCE["gradshap"] + 0.1
+    assert result.delta_exceeds_tolerance
+    ablation = explain_song(bundled, demo_song("Demo — Summer Hook"), method="ablation")
+    assert ablation.tolerance is None and not ablation.delta_exceeds_tolerance

@@ -28,6 +28,7 @@ from virality.predict import Predictor
 N_FEATURES = len(FEATURE_NAMES)
 CONTINUOUS = [i for i, f in enumerate(FEATURES) if not f.is_discrete]
 DISCRETE = [i for i, f in enumerate(FEATURES) if f.is_discrete]
+GLOBAL_SAMPLES = {"gradshap": 64, "shapley": 10}  # per track, for the averages of global_importance
 
 
 def sweep_values(feature: Feature, n_points: int = 41, extra: tuple[float, ...] = ()) -> np.ndarray:
@@ -93,10 +94,14 @@ def global_importance(predictor: Predictor, demo: pd.DataFrame, sample: pd.DataF
                       baseline: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Mean |attribution| (points) per characteristic over the demo tracks and over a
     sample of typical tracks. Returns ``feature``, ``label``, ``demo tracks``,
-    ``typical tracks (sample)``, sorted by the latter, largest first."""
+    ``typical tracks (sample)``, sorted by the latter, largest first.
+
+    The sampling methods use fewer samples per track than for one song
+    (``GLOBAL_SAMPLES``): averaging over hundreds of tracks smooths their noise."""
     result = pd.DataFrame({"feature": list(FEATURE_NAMES), "label": [f.label for f in FEATURES]})
     for name, frame in (("demo tracks", demo), ("typical tracks (sample)", sample)):
-        attr, _ = attribute(predictor, frame[list(FEATURE_NAMES)].to_numpy(), baseline, method=method)
+        attr, _ = attribute(predictor, frame[list(FEATURE_NAMES)].to_numpy(), baseline, method=method,
+                            n_samples=GLOBAL_SAMPLES.get(method))
         result[name] = np.abs(attr).mean(0)
     return result.sort_values("typical tracks (sample)", ascending=False, ignore_index=True)
 
