@@ -60,11 +60,24 @@ def grid(song_items: tuple, first: str, second: str):
     return pair_grid(get_predictor(), dict(song_items), first, second)
 
 
+def keep(key: str) -> None:
+    """Streamlit drops a widget's state when another page runs: keep a copy to restore."""
+    st.session_state["kept_" + key] = st.session_state[key]
+
+
+def kept_index(key: str, options: list[str]) -> int:
+    kept = st.session_state.get("kept_" + key)
+    return options.index(kept) if kept in options else 0
+
+
 choices = baseline_choices(predictor, scored_songs(), exclude=song)
 left, right = st.columns(2)
 method = left.selectbox("Method", list(METHODS), format_func=METHODS.get, key="explain_method",
+                        index=kept_index("explain_method", list(METHODS)), on_change=keep, args=("explain_method",),
                         help="Integrated Gradients is the default; all give points that (nearly) add up to the gap.")
 label = right.selectbox("Compare with", list(choices), key="explain_baseline",
+                        index=kept_index("explain_baseline", list(choices)), on_change=keep,
+                        args=("explain_baseline",),
                         format_func=lambda t: "the typical TikTok track (training medians)" if t == "typical" else t)
 baseline = choices[label]
 result = explain(_items(song), _items(baseline), label, method)

@@ -63,3 +63,13 @@ def test_pair_view_and_same_pair_message(page):
     assert not page.exception
     assert any("two different" in e.value for e in page.error)
     assert "Strongest combinations" in page.markdown[0].value or "simply add up" in page.markdown[0].value
+
+
+def test_picks_survive_a_visit_to_another_page(page):
+    page.selectbox(key="explain_method").set_value("shapley").run()
+    page.selectbox(key="explain_baseline").set_value("Demo — Verse Heavy").run()
+    page.switch_page("app.py").run()
+    page.switch_page(PAGE).run()
+    assert not page.exception
+    assert page.selectbox(key="explain_method").value == "shapley"
+    assert page.selectbox(key="explain_baseline").value == "Demo — Verse Heavy"
