@@ -18,6 +18,7 @@ it may be for each method at its default settings (``None``: no completeness pro
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -164,6 +165,7 @@ def deeplift_rescale(g: torch.nn.Module, z: torch.Tensor, z0: torch.Tensor, eps:
     than Captum's ``DeepLift`` because Captum splits every activation into input and
     baseline halves along dim 0, which an ensemble backbone uses for its members.
     """
+    g = copy.deepcopy(g)  # hooks on a private copy: other threads may be using the shared model
     modules = [m for m in g.modules() if isinstance(m, ELEMENTWISE)]
     reference: dict[torch.nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
 
