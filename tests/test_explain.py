@@ -306,3 +306,37 @@ def test_the_page_is_told_when_delta_exceeds_the_tolerance(bundled):
     assert result.delta_exceeds_tolerance
     ablation = explain_song(bundled, demo_song("Demo — Summer Hook"), method="ablation")
     assert ablation.tolerance is None and not ablation.delta_exceeds_tolerance
+
+
+class AdditiveNet(nn.Module):
+    """g(z) = Σ_c h_c(z_c): one small GELU network per transformed column (an additive
+    architecture like the one the Model work may ship)."""
+
+    def __init__(self, columns: int, hidden: int = 8, seed: int = 0):
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.w1 = nn.Parameter(torch.randn(columns, hidden, generator=generator))
+        self.b1 = nn.Parameter(torch.randn(columns, hidden, generator=generator))
+        self.w2 = nn.Parameter(torch.randn(columns, hidden, generator=generator) / hidden**0.5)
+        self.act = nn.GELU()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return (self.act(z[:, :, None] * self.w1 + self.b1) * self.w2).sum((1, 2))
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_on_an_additive_model_every_method_finds_each_characteristics_own_effect(tiny, method):
+    """Real quantile transform, additive backbone: the answer is f(x0 with only
+    characteristic i from x) − f(x0), whatever the method."""
+    model = KnownModel(tiny.model.transform, AdditiveNet(InputTransform.n_outputs), std=5.0, mean=50.0)
+    predictor = KnownPredictor(model, tiny.typical_song)
+    X = sample_typical_tracks(tiny.metadata, 10, seed=4).to_numpy()
+    x0 = np.array([tiny.typical_song[n] for n in FEATURE_NAMES])
+    expected = np.empty_like(X)
+    for j in range(len(FEATURE_NAMES)):
+        moved = np.repeat(x0[None, :], len(X), axis=0)
+        moved[:, j] = X[:, j]
+        expected[:, j] = predictor.raw_scores(moved) - predictor.raw_scores(x0[None, :])[0]
+    attr, _ = attribute(predictor, X, method=method)
+    atol = {"ig": 0.05, "gradshap": TOLERANCE["gradshap"]}.get(method, 1e-3)
+    np.testing.assert_allclose(attr, expected, atol=atol)
