@@ -20,6 +20,11 @@ def signed(points: float) -> str:
     return "0.0" if abs(points) < 0.05 else f"{points:+.1f}".replace("-", "−")
 
 
+def baseline_name(label: str) -> str:
+    """``"typical"`` → ``"typical track"``; a demo title or scored song as it is."""
+    return "typical track" if label == "typical" else label
+
+
 def bar_label(row, baseline_label: str) -> str:
     """``"Tempo 128 BPM vs typical 122 BPM: +2.1"``."""
     return f"{row.label} {row.value_text} vs {baseline_label} {row.baseline_text}: {signed(row.attribution)}"
@@ -33,7 +38,7 @@ def waterfall_figure(explanation: Explanation) -> go.Figure:
     total = explanation.baseline_score + table["attribution"].sum()
     fig = go.Figure(go.Waterfall(
         orientation="h", measure=["absolute", *["relative"] * len(table), "total"],
-        y=[f"{explanation.baseline_label} track", *labels, "this song"],
+        y=[baseline_name(explanation.baseline_label), *labels, "this song"],
         x=[explanation.baseline_score, *table["attribution"], total],
         text=[f"{explanation.baseline_score:.1f}", *[signed(a) for a in table["attribution"]], f"{total:.1f}"],
         textposition="outside", increasing=dict(marker_color=UP), decreasing=dict(marker_color=DOWN),
