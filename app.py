@@ -5,7 +5,7 @@ import streamlit as st
 from ui.audio import audio_marks, audio_panel
 from ui.controls import song_controls
 from ui.layout import page_header
-from ui.state import get_predictor, set_song
+from ui.state import get_predictor, remember_song, set_song
 from virality.demo import demo_song, demo_tracks
 from virality.features import default_song
 from virality.plots import score_figure
@@ -30,6 +30,7 @@ with left:
     song = song_controls(marks=audio_marks())
 
 prediction = predictor.predict_song(song)
+remember_song(f"{st.session_state.get('song_source') or 'Your song'} (scored {prediction.score:.1f})", song)
 with right:
     st.metric("Predicted popularity (0–100)", f"{prediction.score:.1f}")
     st.markdown(f"**{predictor.interval_level:.0%} interval: {prediction.low:.0f} – {prediction.high:.0f}** · "

@@ -37,3 +37,20 @@ def set_song(song: dict[str, float], source: str | None = None) -> None:
     st.session_state["song_source"] = source
     for name in FEATURE_NAMES:
         st.session_state.pop(WIDGET_PREFIX + name, None)
+
+
+HISTORY_KEY = "scored_songs"
+HISTORY_SIZE = 8
+
+
+def remember_song(label: str, song: dict[str, float]) -> None:
+    """Add a song the user scored to this session's history (newest first, no duplicates,
+    at most ``HISTORY_SIZE``); other pages offer them, e.g. as a baseline on Explain."""
+    values = {n: float(song[n]) for n in FEATURE_NAMES}
+    history = [(old_label, old) for old_label, old in st.session_state.get(HISTORY_KEY, []) if old != values]
+    st.session_state[HISTORY_KEY] = [(label, values), *history][:HISTORY_SIZE]
+
+
+def scored_songs() -> dict[str, dict[str, float]]:
+    """The songs scored this session, label → song, newest first."""
+    return {label: dict(song) for label, song in st.session_state.get(HISTORY_KEY, [])}

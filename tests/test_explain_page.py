@@ -1,0 +1,75 @@
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from virality.demo import demo_song
+from virality.explain import METHODS, explain_song, summary_sentence
+from virality.features import default_song
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGE = "pages/2_Explain.py"
+
+
+@pytest.fixture
+def page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    return at
+
+
+def shown(at: AppTest) -> tuple[float, float]:
+    return float(at.metric[0].value), float(at.metric[1].value)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_each_method_shows_the_score_waterfall_and_summary(page, bundled, method):
+    page.selectbox(key="explain_method").set_value(method).run()
+    assert not page.exception
+    expected = explain_song(bundled, default_song(), method=method)
+    assert shown(page) == (round(expected.score, 1), round(expected.baseline_score, 1))
+    assert page.info[0].value == summary_sentence(expected)
+    assert len(page.get("plotly_chart")) >= 5
+
+
+def test_demo_baseline_changes_the_comparison(page, bundled):
+    title = "Demo — Summer Hook"
+    page.selectbox(key="explain_baseline").set_value(title).run()
+    assert not page.exception
+    expected = explain_song(bundled, default_song(), demo_song(title), baseline_label=title)
+    assert shown(page) == (round(expected.score, 1), round(expected.baseline_score, 1))
+    assert page.info[0].value == summary_sentence(expected)
+
+
+def test_a_song_scored_on_predict_is_offered_as_baseline(bundled):
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.slider(key="w_danceability").set_value(0.95).run()
+    scored = dict(default_song(), danceability=0.95)
+    at.slider(key="w_energy").set_value(0.3).run()
+    at.switch_page(PAGE).run()
+    options = at.selectbox(key="explain_baseline").options
+    label = next(o for o in options if "scored" in o and f"{bundled.predict_song(scored).score:.1f}" in o)
+    at.selectbox(key="explain_baseline").set_value(label).run()
+    assert not at.exception
+    current = dict(scored, energy=0.3)
+    expected = explain_song(bundled, current, scored)
+    assert shown(at) == (round(expected.score, 1), round(expected.baseline_score, 1))
+
+
+def test_pair_view_and_same_pair_message(page):
+    page.selectbox(key="pair_first").set_value("tempo").run()
+    page.selectbox(key="pair_second").set_value("tempo").run()
+    assert not page.exception
+    assert any("two different" in e.value for e in page.error)
+    assert "Strongest combinations" in page.markdown[0].value or "simply add up" in page.markdown[0].value
+
+
+def test_picks_survive_a_visit_to_another_page(page):
+    page.selectbox(key="explain_method").set_value("shapley").run()
+    page.selectbox(key="explain_baseline").set_value("Demo — Verse Heavy").run()
+    page.switch_page("app.py").run()
+    page.switch_page(PAGE).run()
+    assert not page.exception
+    assert page.selectbox(key="explain_method").value == "shapley"
+    assert page.selectbox(key="explain_baseline").value == "Demo — Verse Heavy"

@@ -1,0 +1,131 @@
+"""Plotly figures for the Explain page. Each takes computed results and only draws."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from virality.explain import Explanation
+from virality.features import BY_NAME, FEATURES
+
+UP, DOWN, BLUE, BAND = "#2da44e", "#cf222e", "#1f6feb", "rgba(31,111,235,0.15)"
+
+
+def signed(points: float) -> str:
+    """``+2.1``, ``−0.4``, ``0.0`` (no "−0.0")."""
+    return "0.0" if abs(points) < 0.05 else f"{points:+.1f}".replace("-", "−")
+
+
+def baseline_name(label: str) -> str:
+    """``"typical"`` → ``"typical track"``; a demo title or scored song as it is."""
+    return "typical track" if label == "typical" else label
+
+
+def bar_label(row, baseline_label: str) -> str:
+    """``"Tempo 128 BPM vs typical 122 BPM: +2.1"``."""
+    return f"{row.label} {row.value_text} vs {baseline_label} {row.baseline_text}: {signed(row.attribution)}"
+
+
+def waterfall_figure(explanation: Explanation) -> go.Figure:
+    """From the baseline's score (top) to this song's (bottom), one bar per characteristic,
+    largest |attribution| first."""
+    table = explanation.table.reindex(explanation.table["attribution"].abs().sort_values(ascending=False).index)
+    labels = [bar_label(row, explanation.baseline_label) for row in table.itertuples()]
+    total = explanation.baseline_score + table["attribution"].sum()
+    fig = go.Figure(go.Waterfall(
+        orientation="h", measure=["absolute", *["relative"] * len(table), "total"],
+        y=[baseline_name(explanation.baseline_label), *labels, "this song"],
+        x=[explanation.baseline_score, *table["attribution"], total],
+        text=[f"{explanation.baseline_score:.1f}", *[signed(a) for a in table["attribution"]], f"{total:.1f}"],
+        textposition="outside", increasing=dict(marker_color=UP), decreasing=dict(marker_color=DOWN),
+        totals=dict(marker_color=BLUE), connector=dict(line=dict(color="#d0d7de"))))
+    path = explanation.baseline_score + np.concatenate([[0.0], np.cumsum(table["attribution"])])
+    margin = max(2.0, 0.15 * float(path.max() - path.min()))
+    low, high = float(path.min()) - margin, float(path.max()) + margin
+    fig.update_layout(height=520, margin=dict(l=10, r=30, t=10, b=10), showlegend=False,
+                      xaxis=dict(title="popularity (points)", range=[max(low, 0), min(high, 100)]),
+                      yaxis=dict(autorange="reversed"))
+    return fig
+
+
+def sensitivity_figure(curves: pd.DataFrame, interval_level: float = 0.8) -> go.Figure:
+    """A small panel per characteristic: the score as it sweeps its range, the interval as a
+    band, the song's own value as a dot."""
+    fig = make_subplots(rows=3, cols=4, subplot_titles=[f.label for f in FEATURES], shared_yaxes=True,
+                        horizontal_spacing=0.03, vertical_spacing=0.12)
+    for index, feature in enumerate(FEATURES):
+        part = curves[curves["feature"] == feature.name]
+        row, col = index // 4 + 1, index % 4 + 1
+        x = part["value"] / 60000 if feature.kind == "duration" else part["value"]
+        shape = "hv" if feature.is_discrete else "linear"
+        fig.add_trace(go.Scatter(x=x, y=part["high"], mode="lines", line=dict(width=0, shape=shape),
+                                 showlegend=False, hoverinfo="skip"), row=row, col=col)
+        fig.add_trace(go.Scatter(x=x, y=part["low"], mode="lines", fill="tonexty", fillcolor=BAND,
+                                 line=dict(width=0, shape=shape), name=f"{interval_level:.0%} interval",
+                                 showlegend=index == 0, hoverinfo="skip"), row=row, col=col)
+        fig.add_trace(go.Scatter(x=x, y=part["score"], mode="lines", line=dict(color=BLUE, shape=shape),
+                                 name="score", showlegend=index == 0,
+                                 text=[feature.format(v) for v in part["value"]],
+                                 hovertemplate="%{text}: %{y:.1f}<extra></extra>"), row=row, col=col)
+        current = part[part["current"]].head(1)
+        fig.add_trace(go.Scatter(x=x[current.index], y=current["score"], mode="markers",
+                                 marker=dict(color="black", size=9), name="this song", showlegend=index == 0,
+                                 hovertemplate="this song: %{y:.1f}<extra></extra>"), row=row, col=col)
+        unit = "minutes" if feature.kind == "duration" else feature.unit
+        fig.update_xaxes(title_text=unit, title_font_size=10, row=row, col=col)
+    fig.update_yaxes(range=[0, 100])
+    fig.update_layout(height=720, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.08))
+    return fig
+
+
+def global_figure(importance: pd.DataFrame) -> go.Figure:
+    """Grouped horizontal bars: mean |attribution| per characteristic for each column
+    other than ``feature``/``label``."""
+    ordered = importance.iloc[::-1]
+    fig = go.Figure()
+    for column in [c for c in importance.columns if c not in ("feature", "label")]:
+        fig.add_trace(go.Bar(y=ordered["label"], x=ordered[column], orientation="h", name=column,
+                             hovertemplate="%{y}: %{x:.2f} points<extra>" + column + "</extra>"))
+    fig.update_layout(barmode="group", height=460, margin=dict(l=10, r=10, t=10, b=10),
+                      xaxis_title="mean |attribution| (points)", legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
+def interaction_heatmap(matrix: pd.DataFrame, title: str, diverging: bool = True,
+                        floor: float = 0.5) -> go.Figure:
+    """A (12, 12) symmetric interaction matrix in points; the colour scale spans at least
+    ±``floor`` points so negligible interactions stay pale."""
+    labels = [BY_NAME[n].label for n in matrix.index]
+    values = matrix.to_numpy()
+    limit = max(float(np.abs(values).max()), floor)
+    scale = dict(colorscale="RdBu", zmid=0, zmin=-limit, zmax=limit) if diverging else \
+        dict(colorscale="Blues", zmin=0, zmax=limit)
+    fig = go.Figure(go.Heatmap(z=values, x=labels, y=labels, colorbar=dict(title="points"),
+                               hovertemplate="%{y} × %{x}: %{z:+.2f} points<extra></extra>", **scale))
+    fig.update_layout(title=title, height=480, margin=dict(l=10, r=10, t=40, b=10), yaxis_autorange="reversed")
+    return fig
+
+
+def pair_figure(grid: pd.DataFrame, first: str, second: str, song: Mapping[str, float]) -> go.Figure:
+    """The score over two characteristics (a heatmap) with the current song marked."""
+    scale = {name: (60000.0 if BY_NAME[name].kind == "duration" else 1.0) for name in (first, second)}
+    a = np.unique(grid["first"]) / scale[first]
+    b = np.unique(grid["second"]) / scale[second]
+    z = grid.pivot(index="second", columns="first", values="score").to_numpy()
+    fig = go.Figure(go.Heatmap(x=a, y=b, z=z, colorscale="Viridis", colorbar=dict(title="score"),
+                               hovertemplate="%{x:.2f}, %{y:.2f}: %{z:.1f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[song[first] / scale[first]], y=[song[second] / scale[second]], mode="markers",
+                             marker=dict(color="white", size=14, symbol="x", line=dict(color="black", width=2)),
+                             name="this song"))
+
+    def title(name: str) -> str:
+        feature = BY_NAME[name]
+        return f"{feature.label} ({'minutes' if feature.kind == 'duration' else feature.unit})"
+
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=title(first),
+                      yaxis_title=title(second), showlegend=False)
+    return fig
