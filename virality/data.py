@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,39 +49,75 @@ class TrackData:
         return int(self.problems["row"].nunique()) if len(self.problems) else 0
 
 
-def read_csv_file(path: str | Path) -> pd.DataFrame:
-    """Read a CSV as text columns; raise ``DataError`` with one plain line when unusable."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, not a CSV file")
-    head = path.open("rb").read(4096)
+def read_csv_file(source: str | Path | bytes, name: str | None = None) -> pd.DataFrame:
+    """Read a CSV (or ``.xlsx``) as text columns; raise ``DataError`` with one plain line when unusable.
+
+    ``source``: a path, or the file's bytes (an upload) with ``name`` for messages and the
+    ``.xlsx`` check. Comma, semicolon or tab separated (sniffed from the first lines);
+    UTF-8 with or without BOM, else Latin-1. Cells are text; empty cells are NaN.
+    """
+    data, name = _read_bytes(source, name)
+    head = data[:4096]
     if not head.strip():
-        raise DataError(f"{path}: the file is empty")
-    if b"\x00" in head:
-        raise DataError(f"{path}: this is a binary file, not a CSV")
-    try:
+        raise DataError(f"{name}: the file is empty")
+    if head.startswith(XLSX_MAGIC):
+        frame = _read_xlsx(data, name)
+    elif b"\x00" in head:
+        raise DataError(f"{name}: this is a binary file, not a CSV")
+    else:
         try:
-            frame = _read_text_csv(path, "utf-8-sig")
+            text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
-            frame = _read_text_csv(path, "latin-1")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as err:
-        raise DataError(f"{path}: not a readable CSV ({str(err).splitlines()[0]})") from None
+            text = data.decode("latin-1")
+        try:
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""],
+                                sep=_sniff_separator(text), engine="c", skipinitialspace=True)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as err:
+            raise DataError(f"{name}: not a readable CSV ({str(err).splitlines()[0]})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
 
-def _read_text_csv(path: Path, encoding: str) -> pd.DataFrame:
-    """All cells as text (``NaN`` for empty); comma or semicolon separated, sniffed."""
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
-                       sep=None, engine="python", encoding=encoding)
+XLSX_MAGIC = b"PK\x03\x04"  # a zip archive: .xlsx workbooks are zipped XML
 
 
-def check_rows(frame: pd.DataFrame, columns: tuple[str, ...] = FEATURE_NAMES) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _read_bytes(source: str | Path | bytes, name: str | None) -> tuple[bytes, str]:
+    if isinstance(source, (bytes, bytearray)):
+        return bytes(source), name or "the upload"
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a CSV file")
+    return path.read_bytes(), name or str(path)
+
+
+def _sniff_separator(text: str) -> str:
+    """The separator of the header line: the most frequent of comma, semicolon, tab."""
+    header = text.lstrip("\n\r").split("\n", 1)[0]
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _read_xlsx(data: bytes, name: str) -> pd.DataFrame:
+    """The first sheet of a workbook, every cell as text (numbers as Python prints them)."""
+    try:
+        frame = pd.read_excel(io.BytesIO(data), sheet_name=0, dtype=object, engine="openpyxl")
+    except Exception as err:  # openpyxl raises zip, XML and key errors for non-workbooks
+        raise DataError(f"{name}: a zip file that is not a readable .xlsx workbook ({type(err).__name__})") from None
+    frame = frame.dropna(how="all")
+    return frame.map(lambda v: v if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)).astype(object)
+
+
+def check_rows(frame: pd.DataFrame, columns: tuple[str, ...] = FEATURE_NAMES,
+               scales: Mapping[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Convert ``columns`` of ``frame`` to floats in Spotify units and list every bad cell.
 
-    Returns ``(values, problems)``: ``values`` has the same index as ``frame`` and one
+    Key accepts note names (``F#``, ``Gb``), mode ``major``/``minor``, duration
+    ``m:ss`` text (always read as minutes:seconds). ``scales``: multiplier applied to
+    plain numbers of a column before the range check (e.g. ``{"duration": 1000}`` for a
+    length in seconds). Returns ``(values, problems)``: ``values`` has the same index as ``frame`` and one
     float column per characteristic, NaN where the cell is bad; ``problems`` has columns
     ``row`` (spreadsheet row), ``column``, ``value``, ``why``. Vectorised: 100k rows in ms.
     """
@@ -87,7 +126,7 @@ def check_rows(frame: pd.DataFrame, columns: tuple[str, ...] = FEATURE_NAMES) ->
     positions = np.arange(len(frame)) + FIRST_DATA_ROW
     for name in columns:
         raw = frame[name]
-        numbers = _to_numbers(name, raw)
+        numbers = _to_numbers(name, raw, (scales or {}).get(name, 1.0))
         missing = raw.isna() | (raw.astype(str).str.strip() == "")
         not_number = numbers.isna() & ~missing
         feature = BY_NAME.get(name)
@@ -113,16 +152,26 @@ def check_rows(frame: pd.DataFrame, columns: tuple[str, ...] = FEATURE_NAMES) ->
     return values.astype(float), problems
 
 
-def _to_numbers(name: str, raw: pd.Series) -> pd.Series:
-    """Numeric conversion with note names for key and major/minor for mode."""
-    numbers = pd.to_numeric(raw, errors="coerce")
+def _to_numbers(name: str, raw: pd.Series, scale: float = 1.0) -> pd.Series:
+    """Numeric conversion with note names for key, major/minor for mode, m:ss for duration."""
+    numbers = pd.to_numeric(raw, errors="coerce").astype(float) * scale
+    leftover = numbers.isna() & raw.notna()
+    if not leftover.any():
+        return numbers
+    if name == "duration":
+        parts = raw[leftover].astype(str).str.extract(MINUTES_SECONDS).astype(float)
+        seconds_ok = parts[1] < 60
+        numbers[leftover] = ((parts[0] * 60 + parts[1]) * 1000).where(seconds_ok)
+        return numbers
     parser = {"key": parse_key, "mode": parse_mode}.get(name)
     if parser is not None:
-        leftover = numbers.isna() & raw.notna()
-        if leftover.any():
-            numbers = numbers.astype(float)
-            numbers[leftover] = raw[leftover].map(lambda v: _try(parser, v))
-    return numbers.astype(float)
+        texts = raw[leftover]
+        lookup = {text: _try(parser, text) for text in texts.unique()}  # few distinct words
+        numbers[leftover] = texts.map(lookup).astype(float)
+    return numbers
+
+
+MINUTES_SECONDS = re.compile(r"^\s*(\d{1,3}):(\d{1,2}(?:\.\d*)?)\s*$")
 
 
 def _try(parser, value) -> float:
