@@ -20,6 +20,8 @@ from virality.data import DataError
 from virality.demo import DEMO_CSV
 
 STYLE_LIMIT = 2000  # highlight filled cells in tables up to this many rows (styling is slow)
+DISPLAY_ROWS = 10_000  # rows sent to the browser; the downloads always hold every row
+COMPARE_CHOICES = 1000  # tracks offered for the comparison (filter to reach others)
 
 page_header("Batch", "Score, rank and compare a whole file of tracks — ready to download and share.")
 predictor = get_predictor()
@@ -82,9 +84,10 @@ text_col, score_col = st.columns([2, 1])
 needle = text_col.text_input("Filter (any text: title, artist, a characteristic…)", key="batch_filter")
 min_score = score_col.slider("Minimum score", 0, 100, 0, key="batch_min_score")
 shown = filter_table(result.table, needle, float(min_score))
-st.caption(f"{len(shown):,} of {result.n_rows:,} rows · click a column header to sort · "
-           f"up_/down_: the two characteristics pushing the score up most and holding it back most")
-table = shown
+st.caption(f"{len(shown):,} of {result.n_rows:,} rows" + (f" (the first {DISPLAY_ROWS:,} shown; filter to see "
+           "others, the download has all)" if len(shown) > DISPLAY_ROWS else "") + " · click a column header to sort · "
+           "up_/down_: the two characteristics pushing the score up most and holding it back most")
+table = shown = shown.head(DISPLAY_ROWS)
 if "filled" in shown and len(shown) <= STYLE_LIMIT:
     table = shown.style.apply(lambda row: ["background-color: #fff4d6" if row["filled"] else "" for _ in row],
                               axis=1)
@@ -94,7 +97,9 @@ st.dataframe(table, key="batch_table", column_config={
 st.plotly_chart(ranked_figure(result.table, result.labels, predictor), width="stretch", key="batch_chart")
 st.caption(model_error_words(predictor))
 
-scored = [i for i in result.table.index if i in result.attributions.index]
+scored = [i for i in shown.index if i in result.attributions.index][:COMPARE_CHOICES]
+if len(scored) < 2:  # the filter left fewer than two: offer the top of the ranking
+    scored = list(result.attributions.index[:COMPARE_CHOICES])
 if len(scored) >= 2:
     st.subheader("Compare two tracks")
     left, right = st.columns(2)

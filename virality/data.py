@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from virality.features import BY_NAME, FEATURE_NAMES, parse_key, parse_mode
+from virality.features import BY_NAME, FEATURE_NAMES, format_duration, parse_key, parse_mode
 
 TARGET = "popularity"
 ID_COLUMN = "track_id"
@@ -137,10 +137,9 @@ def check_rows(frame: pd.DataFrame, columns: tuple[str, ...] = FEATURE_NAMES,
             out_of_range = numbers.notna() & (~finite | (numbers < feature.low) | (numbers > feature.high))
             if feature.is_discrete:
                 out_of_range |= numbers.notna() & finite & (numbers != np.round(numbers))
-            why_range = f"outside the valid range {feature.low:g}–{feature.high:g} {feature.unit}"
-            if feature.is_discrete:
-                why_range += " (whole numbers)"
-        for mask, why in ((missing, "missing"), (not_number, "not a number"), (out_of_range, why_range)):
+            why_range = _range_text(feature)
+        why_text = "not a number or a m:ss length" if name == "duration" else "not a number"
+        for mask, why in ((missing, "missing"), (not_number, why_text), (out_of_range, why_range)):
             if mask.any():
                 problem_parts.append(pd.DataFrame({
                     "row": positions[mask.to_numpy()], "column": name,
@@ -150,6 +149,15 @@ def check_rows(frame: pd.DataFrame, columns: tuple[str, ...] = FEATURE_NAMES,
     problems = (pd.concat(problem_parts, ignore_index=True).sort_values(["row", "column"], kind="stable")
                 .reset_index(drop=True) if problem_parts else pd.DataFrame(columns=PROBLEM_COLUMNS))
     return values.astype(float), problems
+
+
+def _range_text(feature) -> str:
+    """``"outside the valid range 0–250 BPM"``; lengths in m:ss, whole-number kinds said so."""
+    if feature.kind == "duration":
+        return (f"outside the valid range {format_duration(feature.low)}–{format_duration(feature.high)} "
+                "(m:ss; plain numbers are milliseconds unless the column is in seconds)")
+    text = f"outside the valid range {feature.low:g}–{feature.high:g} {feature.unit}"
+    return text + " (whole numbers)" if feature.is_discrete else text
 
 
 def _to_numbers(name: str, raw: pd.Series, scale: float = 1.0) -> pd.Series:
