@@ -71,7 +71,7 @@ def measure_scoring(folder: Path) -> dict:
 
 def measure_drivers(folder: Path) -> dict:
     """Top-two drivers for every row at the batch IG steps, and how often they match 50 steps."""
-    from virality.batch import BATCH_IG_STEPS, batch_attributions
+    from virality.batch import BATCH_IG_STEPS, batch_attributions, path_attributions
     from virality.explain import IG_STEPS, integrated_gradients, top_drivers
     from virality.features import FEATURE_NAMES
     from virality.predict import load_predictor
@@ -83,7 +83,7 @@ def measure_drivers(folder: Path) -> dict:
     top_drivers(attributions)
     seconds = time.perf_counter() - start
     sample = values.iloc[:AGREEMENT_ROWS].to_numpy()
-    fast = top_drivers(pd.DataFrame(integrated_gradients(predictor, sample, n_steps=BATCH_IG_STEPS)[0],
+    fast = top_drivers(pd.DataFrame(path_attributions(predictor, sample, n_steps=BATCH_IG_STEPS)[0],
                                     columns=list(FEATURE_NAMES)))
     exact = top_drivers(pd.DataFrame(integrated_gradients(predictor, sample, n_steps=IG_STEPS)[0],
                                      columns=list(FEATURE_NAMES)))
@@ -92,7 +92,8 @@ def measure_drivers(folder: Path) -> dict:
                          for i in fast.index])
     import torch
 
-    return {"rows": N_ROWS, "ig_steps": BATCH_IG_STEPS, "seconds": seconds, "torch_threads": torch.get_num_threads(),
+    return {"rows": N_ROWS, "ig_steps": BATCH_IG_STEPS, "ig_function": path_attributions.__name__,
+            "seconds": seconds, "torch_threads": torch.get_num_threads(),
             "agreement_rows": AGREEMENT_ROWS, "reference_steps": IG_STEPS,
             "same_top2_sets": float(same_sets), "same_four_in_order": float((fast.values == exact.values).all(1).mean())}
 
@@ -122,7 +123,7 @@ with interval and percentile).
 
 | what | value |
 |---|---|
-| Integrated Gradients for {drivers['rows']:,} rows at {drivers['ig_steps']} steps + top two up/down | {drivers['seconds']:.1f} s ({drivers['torch_threads']} torch threads) |
+| Integrated Gradients (`{drivers['ig_function']}`) for {drivers['rows']:,} rows at {drivers['ig_steps']} steps + top two up/down | {drivers['seconds']:.1f} s ({drivers['torch_threads']} torch threads) |
 | same top-two "pushing up" and "holding back" sets as {drivers['reference_steps']} steps ({drivers['agreement_rows']:,} rows) | {drivers['same_top2_sets']:.1%} |
 | same four drivers in the same order | {drivers['same_four_in_order']:.1%} |
 

@@ -20,10 +20,15 @@ import pandas as pd
 
 from virality.columns import ColumnMap, normalise_header
 from virality.data import read_csv_file
-from virality.explain import integrated_gradients, top_drivers
+from virality.explain import top_drivers
 from virality.features import BY_NAME, FEATURE_NAMES
 from virality.predict import Predictor
 from virality.score import score_frame
+
+try:  # the Explain engine's plain-autograd IG (~3x faster on many rows), when present
+    from virality.explain import fast_integrated_gradients as path_attributions
+except ImportError:  # the seed engine: the same grouped IG through Captum
+    from virality.explain import integrated_gradients as path_attributions
 
 BATCH_IG_STEPS = 8
 DRIVER_CHUNK = 5000  # rows per attribution call: one progress step
@@ -113,7 +118,7 @@ def batch_attributions(predictor: Predictor, values: pd.DataFrame, n_steps: int 
         if progress is not None:
             progress(0.05 + 0.95 * start / len(X), f"explaining tracks {start + 1:,}–"
                      f"{min(start + DRIVER_CHUNK, len(X)):,} of {len(X):,}")
-        attr, _ = integrated_gradients(predictor, X[start:start + DRIVER_CHUNK], n_steps=n_steps)
+        attr, _ = path_attributions(predictor, X[start:start + DRIVER_CHUNK], n_steps=n_steps)
         parts.append(attr)
     return pd.DataFrame(np.concatenate(parts), index=values.index, columns=list(FEATURE_NAMES))
 
