@@ -275,3 +275,22 @@ def test_html_report_is_self_contained_and_honest(bundled):
     assert f"typically {bundled.typical_error:.0f} points away" in page
     for title in frame["title"][1:]:
         assert title in page
+
+
+def test_length_as_spreadsheet_time_of_day(bundled):
+    frame = tracks_csv(4)
+    frame["duration"] = ["185000", "0:03:05", "3:05", "1:02:03"]
+    result = score_frame(read_csv_file(upload(frame), "t.csv"), bundled)
+    assert result.values["duration"].tolist()[:3] == [185000.0] * 3
+    assert result.problems[["row", "column"]].values.tolist() == [[5, "duration"]]  # 62 min is over 20:00
+
+
+def test_fill_refuses_a_file_with_most_characteristics_absent(bundled):
+    frame = tracks_csv(4)[["title", "danceability", "energy", "tempo"]]
+    with pytest.raises(DataError, match="missing column"):
+        score_upload(upload(frame), "t.csv", bundled, fill=True)
+
+
+def test_formula_headers_are_neutralised_too():
+    safe = neutralise_formulas(pd.DataFrame({"=1+1": ["a"], "-3": ["b"], "title": ["c"]}))
+    assert list(safe.columns) == ["'=1+1", "-3", "title"]

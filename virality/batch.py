@@ -192,6 +192,7 @@ def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
     injection advice). Cells that read as plain numbers (``-6.2``) and number columns are
     left as they are."""
     safe = table.copy()
+    safe.columns = [_neutral_header(c) for c in safe.columns]
     for column in safe.columns:
         cells = safe[column]
         if not (cells.dtype == object or pd.api.types.is_string_dtype(cells)):
@@ -205,6 +206,14 @@ def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
         fix = risky & ~looks_numeric
         safe[column] = text.where(~fix, "'" + text.where(fix, "").astype(str))
     return safe
+
+
+def _neutral_header(header) -> object:
+    """Header cells are text cells too."""
+    text = str(header)
+    if FORMULA_START.match(text) and pd.isna(pd.to_numeric(text, errors="coerce")):
+        return "'" + text
+    return header
 
 
 def export_table(result: BatchResult) -> pd.DataFrame:

@@ -168,8 +168,9 @@ def _to_numbers(name: str, raw: pd.Series, scale: float = 1.0) -> pd.Series:
         return numbers
     if name == "duration":
         parts = raw[leftover].astype(str).str.extract(MINUTES_SECONDS).astype(float)
-        seconds_ok = parts[1] < 60
-        numbers[leftover] = ((parts[0] * 60 + parts[1]) * 1000).where(seconds_ok)
+        hours = parts[0].fillna(0.0)
+        fits = (parts[2] < 60) & (parts[0].isna() | (parts[1] < 60))
+        numbers[leftover] = (((hours * 60 + parts[1]) * 60 + parts[2]) * 1000).where(fits)
         return numbers
     parser = {"key": parse_key, "mode": parse_mode}.get(name)
     if parser is not None:
@@ -179,7 +180,8 @@ def _to_numbers(name: str, raw: pd.Series, scale: float = 1.0) -> pd.Series:
     return numbers
 
 
-MINUTES_SECONDS = re.compile(r"^\s*(\d{1,3}):(\d{1,2}(?:\.\d*)?)\s*$")
+# m:ss, or h:mm:ss as spreadsheets write a time of day
+MINUTES_SECONDS = re.compile(r"^\s*(?:(\d{1,2}):)?(\d{1,3}):(\d{1,2}(?:\.\d*)?)\s*$")
 
 
 def _try(parser, value) -> float:

@@ -15,6 +15,7 @@ from virality.predict import PREDICTION_COLUMNS, Predictor
 
 PROBLEM_COLUMN = "problem"
 FILLED_COLUMN = "filled"
+MAX_FILLED_COLUMNS = 6  # filling more than half the characteristics would score a guess, not the file
 
 
 @dataclass
@@ -48,10 +49,11 @@ def score_frame(frame: pd.DataFrame, predictor: Predictor, fill: bool = False) -
     characteristic column raises ``DataError`` and rows with a missing cell are not
     scored; with ``fill`` missing cells and columns take the typical track's value and
     are flagged in ``filled`` (text in number cells and out-of-range values are never
-    filled: they stay problems).
+    filled: they stay problems); more than ``MAX_FILLED_COLUMNS`` absent columns is a
+    ``DataError`` even then.
     """
     columns = map_columns(frame)
-    if not fill:
+    if not fill or len(columns.missing) > MAX_FILLED_COLUMNS:
         require_all(frame, columns)
     if frame.empty:
         raise DataError("the file has a header but no rows")
