@@ -9,6 +9,7 @@ from ui.state import get_predictor
 from virality.batch import (
     BatchResult,
     compare_tracks,
+    display_order,
     filter_table,
     html_report,
     model_error_words,
@@ -87,7 +88,7 @@ shown = filter_table(result.table, needle, float(min_score))
 st.caption(f"{len(shown):,} of {result.n_rows:,} rows" + (f" (the first {DISPLAY_ROWS:,} shown; filter to see "
            "others, the download has all)" if len(shown) > DISPLAY_ROWS else "") + " · click a column header to sort · "
            "up_/down_: the two characteristics pushing the score up most and holding it back most")
-table = shown = shown.head(DISPLAY_ROWS)
+table = shown = shown.head(DISPLAY_ROWS)[display_order(result)]
 if "filled" in shown and len(shown) <= STYLE_LIMIT:
     table = shown.style.apply(lambda row: ["background-color: #fff4d6" if row["filled"] else "" for _ in row],
                               axis=1)

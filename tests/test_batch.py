@@ -294,3 +294,11 @@ def test_fill_refuses_a_file_with_most_characteristics_absent(bundled):
 def test_formula_headers_are_neutralised_too():
     safe = neutralise_formulas(pd.DataFrame({"=1+1": ["a"], "-3": ["b"], "title": ["c"]}))
     assert list(safe.columns) == ["'=1+1", "-3", "title"]
+
+
+def test_display_order_puts_the_verdict_first_and_keeps_every_column(demo_result):
+    from virality.batch import display_order
+
+    order = display_order(demo_result)
+    assert order[:4] == ["rank", "title", "artist", "predicted_popularity"]
+    assert sorted(order) == sorted(demo_result.table.columns)

@@ -145,6 +145,16 @@ def track_labels(table: pd.DataFrame) -> pd.Series:
     return label.where(~duplicated, label.astype(str) + " (" + rows + ")").astype(str)
 
 
+def display_order(result: BatchResult) -> list[str]:
+    """Columns for reading on screen: rank, title/artist, the verdict and drivers first,
+    then the remaining input columns (the download keeps the input order)."""
+    table = result.table
+    names = [find_column(table.columns, TITLE_HEADERS), find_column(table.columns, ARTIST_HEADERS)]
+    first = [RANK_COLUMN, *[n for n in names if n is not None], "predicted_popularity", "low", "high", "percentile",
+             *DRIVER_COLUMNS, *[c for c in ("filled", "problem") if c in table.columns]]
+    return first + [c for c in table.columns if c not in first]
+
+
 def filter_table(table: pd.DataFrame, text: str = "", min_score: float = 0.0,
                  scored_only: bool = False) -> pd.DataFrame:
     """Rows whose text cells contain ``text`` (any case) and whose score is at least

@@ -22,8 +22,9 @@ def ranked_figure(table: pd.DataFrame, labels: pd.Series, predictor: Predictor, 
     names = [f"{rank}. {labels[i]}" for i, rank in zip(scored.index, scored["rank"])]
     quantiles = np.asarray(predictor.metadata["scores"]["predicted_quantiles"])
     fig = go.Figure()
-    fig.add_vrect(x0=quantiles[10], x1=quantiles[90], fillcolor=LIGHT, opacity=0.45, line_width=0,
-                  annotation_text="80 % of real TikTok tracks", annotation_position="top left")
+    fig.add_vrect(x0=quantiles[10], x1=quantiles[90], fillcolor=LIGHT, opacity=0.45, line_width=0)
+    fig.add_annotation(x=(quantiles[10] + quantiles[90]) / 2, y=1.0, yref="paper", yanchor="bottom",
+                       showarrow=False, text="80 % of real TikTok tracks score here", font=dict(color=GREY))
     fig.add_trace(go.Scatter(
         x=scored["predicted_popularity"], y=names, mode="markers", marker=dict(color=BLUE, size=9),
         error_x=dict(type="data", symmetric=False, array=scored["high"] - scored["predicted_popularity"],
