@@ -94,6 +94,7 @@ if "filled" in shown and len(shown) <= STYLE_LIMIT:
                               axis=1)
 st.dataframe(table, key="batch_table", column_config={
     "predicted_popularity": st.column_config.NumberColumn("score", format="%.1f"),
+    "low": st.column_config.NumberColumn(format="%.1f"), "high": st.column_config.NumberColumn(format="%.1f"),
     "percentile": st.column_config.NumberColumn(format="%.0f")})
 st.plotly_chart(ranked_figure(result.table, result.labels, predictor), width="stretch", key="batch_chart")
 st.caption(model_error_words(predictor))
