@@ -2,10 +2,13 @@
 
 import io
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import synthetic_tracks
 from virality.batch import (
@@ -302,3 +305,34 @@ def test_display_order_puts_the_verdict_first_and_keeps_every_column(demo_result
     order = display_order(demo_result)
     assert order[:4] == ["rank", "title", "artist", "predicted_popularity"]
     assert sorted(order) == sorted(demo_result.table.columns)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(min_size=0, max_size=8), min_size=1, max_size=6))
+def test_no_exported_text_cell_starts_a_formula_unless_it_is_a_number(cells):
+    safe = neutralise_formulas(pd.DataFrame({"title": pd.array(cells, dtype="str")}))["title"]
+    for original, exported in zip(cells, safe):
+        if re.match(r"^[=+\-@\t\r]", original) and pd.isna(pd.to_numeric(original, errors="coerce")):
+            assert exported == "'" + original
+        else:
+            assert exported == original
+
+
+def test_the_cli_reads_the_same_variants(tmp_path, bundled):
+    import subprocess
+    import sys
+
+    frame = tracks_csv(6)
+    frame["duration"] = (frame["duration"].astype(int) // 1000) * 1000
+    given = frame.rename(columns={"tempo": "Tempo (BPM)", "duration": "Length"})
+    given["Length"] = [f"{ms // 60000}:{ms // 1000 % 60:02d}" for ms in frame["duration"]]
+    given["mode"] = frame["mode"].map({"1": "major", "0": "minor"})
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_bytes(given.to_csv(index=False, sep=";").encode("latin-1"))
+    done = subprocess.run([sys.executable, "-m", "virality", "score", str(source), "-o", str(out)],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert done.returncode == 0, done.stderr
+    scored = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(scored.columns) == [*given.columns, "predicted_popularity", "low", "high", "percentile", "problem"]
+    np.testing.assert_allclose(scored["predicted_popularity"].astype(float), engine_scores(bundled, frame), atol=1e-3)
+    assert scored["Length"].tolist() == given["Length"].tolist()
