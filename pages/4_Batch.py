@@ -64,7 +64,7 @@ if isinstance(outcome, str):
     st.stop()
 result: BatchResult = outcome
 
-st.success(f"**{name}**: scored {result.n_scored:,} of {result.n_rows:,} tracks.")
+(st.success if result.n_scored else st.warning)(f"**{name}**: scored {result.n_scored:,} of {result.n_rows:,} tracks.")
 with st.expander("How your columns were read", expanded=bool(result.columns.missing)):
     st.dataframe(result.columns.report(), hide_index=True, key="batch_mapping")
     if result.columns.extra:
