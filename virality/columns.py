@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from virality.data import DataError, check_rows
+from virality.data import DataError, check_rows, shown
 from virality.features import BY_NAME, FEATURE_NAMES
 
 # normalised header → characteristic; the first listed synonym present wins
@@ -75,7 +75,7 @@ class ColumnMap:
 
     def describe_missing(self, frame: pd.DataFrame) -> str:
         """One line for a ``DataError``: what is missing and what the file does have."""
-        found = ", ".join(map(str, frame.columns[:15])) + (" …" if len(frame.columns) > 15 else "")
+        found = ", ".join(shown(str(c)) for c in frame.columns[:10]) + (" …" if len(frame.columns) > 10 else "")
         hint = ""
         if len(frame.columns) == 1:
             hint = " (only one column: is the file separated by something other than comma, semicolon or tab?)"

@@ -61,7 +61,7 @@ def read_csv_file(source: str | Path | bytes, name: str | None = None) -> pd.Dat
     if not head.strip():
         raise DataError(f"{name}: the file is empty")
     if head.startswith(XLSX_MAGIC):
-        frame = _read_xlsx(data, name)
+        raw = _read_xlsx(data, name)
     elif b"\x00" in head:
         raise DataError(f"{name}: this is a binary file, not a CSV")
     else:
@@ -70,12 +70,41 @@ def read_csv_file(source: str | Path | bytes, name: str | None = None) -> pd.Dat
         except UnicodeDecodeError:
             text = data.decode("latin-1")
         try:
-            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""],
-                                sep=_sniff_separator(text), engine="c", skipinitialspace=True)
+            # header=None: pandas would rename a repeated name (tempo.1) and, when a row has
+            # one field more than the header, shift every value one column left
+            raw = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False, na_values=[""],
+                              sep=_sniff_separator(text), engine="c", skipinitialspace=True)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as err:
-            raise DataError(f"{name}: not a readable CSV ({str(err).splitlines()[0]})") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
+            raise DataError(f"{name}: not a readable CSV ({str(err).splitlines()[0][:200]})") from None
+    return _with_header(raw, name)
+
+
+def _with_header(raw: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The first row as (stripped) column names; a name used twice is refused, naming the
+    columns by position (first column = 1)."""
+    header = ["" if pd.isna(c) else str(c).strip() for c in raw.iloc[0]] if len(raw) else []
+    places: dict[str, list[int]] = {}
+    for position, column in enumerate(header, start=1):
+        if column:
+            places.setdefault(column, []).append(position)
+    repeated = {column: where for column, where in places.items() if len(where) > 1}
+    if repeated:
+        column, where = next(iter(repeated.items()))
+        more = f" (and {len(repeated) - 1} more repeated name(s))" if len(repeated) > 1 else ""
+        raise DataError(f"{name}: column name {shown(column)} appears {len(where)} times (columns "
+                        f"{', '.join(map(str, where[:5]))}){more}: rename or remove the extra ones")
+    frame = raw.iloc[1:].reset_index(drop=True)
+    frame.columns = [column or f"Unnamed: {i}" for i, column in enumerate(header)]
     return frame
+
+
+def shown(value, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a hostile 1 MB value keeps messages short."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int with more digits than Python will print
+        text = f"<{type(value).__name__} too long to show>"
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 XLSX_MAGIC = b"PK\x03\x04"  # a zip archive: .xlsx workbooks are zipped XML
@@ -103,7 +132,7 @@ def _sniff_separator(text: str) -> str:
 def _read_xlsx(data: bytes, name: str) -> pd.DataFrame:
     """The first sheet of a workbook, every cell as text (numbers as Python prints them)."""
     try:
-        frame = pd.read_excel(io.BytesIO(data), sheet_name=0, dtype=object, engine="openpyxl")
+        frame = pd.read_excel(io.BytesIO(data), sheet_name=0, header=None, dtype=object, engine="openpyxl")
     except Exception as err:  # openpyxl raises zip, XML and key errors for non-workbooks
         raise DataError(f"{name}: a zip file that is not a readable .xlsx workbook ({type(err).__name__})") from None
     frame = frame.dropna(how="all")
@@ -171,12 +200,15 @@ def _to_numbers(name: str, raw: pd.Series, scale: float = 1.0) -> pd.Series:
         hours = parts[0].fillna(0.0)
         fits = (parts[2] < 60) & (parts[0].isna() | (parts[1] < 60))
         numbers[leftover] = (((hours * 60 + parts[1]) * 60 + parts[2]) * 1000).where(fits)
-        return numbers
-    parser = {"key": parse_key, "mode": parse_mode}.get(name)
-    if parser is not None:
-        texts = raw[leftover]
-        lookup = {text: _try(parser, text) for text in texts.unique()}  # few distinct words
-        numbers[leftover] = texts.map(lookup).astype(float)
+        leftover = numbers.isna() & raw.notna()
+        if not leftover.any():
+            return numbers
+    # the scalar parsers agree with ``check_value``: note names, major/minor, and what
+    # ``float`` reads but pandas does not (non-breaking spaces, Arabic-Indic digits)
+    parser = {"key": parse_key, "mode": parse_mode}.get(name, float)
+    texts = raw[leftover]
+    lookup = {text: _try(parser, text) for text in texts.unique()}  # usually few distinct texts
+    numbers[leftover] = texts.map(lookup).astype(float) * (scale if parser is float else 1.0)
     return numbers
 
 
@@ -186,8 +218,8 @@ MINUTES_SECONDS = re.compile(r"^\s*(?:(\d{1,2}):)?(\d{1,3}):(\d{1,2}(?:\.\d*)?)\
 
 def _try(parser, value) -> float:
     try:
-        return parser(value)
-    except (ValueError, TypeError):
+        return float(parser(value))
+    except (ValueError, TypeError, OverflowError):
         return np.nan
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from virality.columns import ColumnMap, map_columns, read_values, require_all
-from virality.data import FIRST_DATA_ROW, DataError, read_csv_file
+from virality.data import FIRST_DATA_ROW, DataError, read_csv_file, shown
 from virality.features import FEATURE_NAMES
 from virality.predict import PREDICTION_COLUMNS, Predictor
 
@@ -52,6 +52,10 @@ def score_frame(frame: pd.DataFrame, predictor: Predictor, fill: bool = False) -
     filled: they stay problems); more than ``MAX_FILLED_COLUMNS`` absent columns is a
     ``DataError`` even then.
     """
+    repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if repeated:
+        raise DataError(f"column name(s) {', '.join(map(shown, repeated[:5]))} appear more than once: "
+                        "rename or remove the extra ones")
     columns = map_columns(frame)
     if not fill or len(columns.missing) > MAX_FILLED_COLUMNS:
         require_all(frame, columns)
@@ -116,7 +120,7 @@ def _problem_text(problems: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
         return text
     described = problems.assign(
         text=problems["column"] + ": " + problems["why"]
-        + np.where(problems["why"] == "missing", "", " (" + problems["value"].map(repr) + ")"))
+        + np.where(problems["why"] == "missing", "", " (" + problems["value"].map(shown) + ")"))
     joined = described.groupby("row")["text"].agg("; ".join)
     text.iloc[joined.index.to_numpy() - FIRST_DATA_ROW] = joined.to_numpy()
     return text
@@ -134,7 +138,7 @@ def score_file(in_path: str | Path, out_path: str | Path, predictor: Predictor, 
 
 def problem_summary(problems: pd.DataFrame, limit: int = 20) -> list[str]:
     """Human lines ``"row 5, tempo: not a number ('fast')"``, at most ``limit`` plus a tail."""
-    lines = [f"row {r.row}, {r.column}: {r.why}" + ("" if r.why == "missing" else f" ({r.value!r})")
+    lines = [f"row {r.row}, {r.column}: {r.why}" + ("" if r.why == "missing" else f" ({shown(r.value)})")
              for r in problems.head(limit).itertuples()]
     if len(problems) > limit:
         lines.append(f"… and {len(problems) - limit} more problem(s)")
