@@ -336,3 +336,12 @@ def test_the_cli_reads_the_same_variants(tmp_path, bundled):
     assert list(scored.columns) == [*given.columns, "predicted_popularity", "low", "high", "percentile", "problem"]
     np.testing.assert_allclose(scored["predicted_popularity"].astype(float), engine_scores(bundled, frame), atol=1e-3)
     assert scored["Length"].tolist() == given["Length"].tolist()
+
+
+def test_repeated_header_or_an_extra_field_is_refused_not_guessed(bundled):
+    header = ",".join([*FEATURE_NAMES, " tempo"])
+    with pytest.raises(DataError, match=r"'tempo' appears 2 times \(columns 11, 13\)"):
+        score_upload((header + "\n" + ",".join(["0.5"] * 13)).encode(), "t.csv", bundled)
+    with pytest.raises(DataError, match="line 3"):
+        score_upload((",".join(FEATURE_NAMES) + "\n" + ",".join(["0.5"] * 12) + "\n" + ",".join(["0.5"] * 13)).encode(),
+                     "t.csv", bundled)
