@@ -8,45 +8,64 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from virality.data import DataError, check_rows, read_csv_file
+from virality.columns import ColumnMap, map_columns, read_values, require_all
+from virality.data import FIRST_DATA_ROW, DataError, read_csv_file, shown
 from virality.features import FEATURE_NAMES
 from virality.predict import PREDICTION_COLUMNS, Predictor
 
 PROBLEM_COLUMN = "problem"
-COLUMN_ALIASES = {"duration_ms": "duration"}
+FILLED_COLUMN = "filled"
+MAX_FILLED_COLUMNS = 6  # filling more than half the characteristics would score a guess, not the file
 
 
 @dataclass
 class ScoreResult:
-    """``table``: every input row and column plus the prediction columns and ``problem``.
-    ``problems``: one row per bad cell (``row``, ``column``, ``value``, ``why``)."""
+    """``table``: every input row and column plus the prediction columns and ``problem``
+    (and ``filled`` when missing values were filled). ``problems``: one row per bad cell
+    (``row``, ``column``, ``value``, ``why``). ``values``: (n, 12) characteristics in
+    Spotify units as scored (NaN where bad). ``filled``: (n, 12) bool, True where a
+    missing value took the typical track's value. ``columns``: how the input was mapped."""
 
     table: pd.DataFrame
     problems: pd.DataFrame
+    values: pd.DataFrame
+    filled: pd.DataFrame
+    columns: ColumnMap
 
     @property
     def n_scored(self) -> int:
         return int(self.table["predicted_popularity"].notna().sum())
 
-
-def characteristic_columns(frame: pd.DataFrame) -> dict[str, str]:
-    """Map each characteristic to the input column that holds it (``duration_ms`` too)."""
-    mapping = {name: name for name in FEATURE_NAMES if name in frame.columns}
-    for alias, name in COLUMN_ALIASES.items():
-        if name not in mapping and alias in frame.columns:
-            mapping[name] = alias
-    return mapping
+    @property
+    def scored(self) -> np.ndarray:
+        """(n,) bool: rows that got a score."""
+        return self.table["predicted_popularity"].notna().to_numpy()
 
 
-def score_frame(frame: pd.DataFrame, predictor: Predictor) -> ScoreResult:
-    """Score a table of text cells. Raises ``DataError`` if a characteristic column is absent."""
-    mapping = characteristic_columns(frame)
-    missing = [n for n in FEATURE_NAMES if n not in mapping]
-    if missing:
-        raise DataError(f"missing column(s) {', '.join(missing)}")
-    renamed = frame[list(mapping.values())].set_axis(list(mapping), axis=1)
-    values, problems = check_rows(renamed)
-    problems["column"] = problems["column"].map(mapping)
+def score_frame(frame: pd.DataFrame, predictor: Predictor, fill: bool = False) -> ScoreResult:
+    """Score a table of text cells (as ``read_csv_file`` returns it).
+
+    Columns are found by ``virality.columns.map_columns``. Without ``fill`` a missing
+    characteristic column raises ``DataError`` and rows with a missing cell are not
+    scored; with ``fill`` missing cells and columns take the typical track's value and
+    are flagged in ``filled`` (text in number cells and out-of-range values are never
+    filled: they stay problems); more than ``MAX_FILLED_COLUMNS`` absent columns is a
+    ``DataError`` even then.
+    """
+    repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if repeated:
+        raise DataError(f"column name(s) {', '.join(map(shown, repeated[:5]))} appear more than once: "
+                        "rename or remove the extra ones")
+    columns = map_columns(frame)
+    if not fill or len(columns.missing) > MAX_FILLED_COLUMNS:
+        require_all(frame, columns)
+    if frame.empty:
+        raise DataError("the file has a header but no rows")
+    values, problems = read_values(frame, columns)
+    filled = pd.DataFrame(False, index=frame.index, columns=list(FEATURE_NAMES))
+    if fill:
+        values, problems, filled = fill_missing(values, problems, predictor.typical_song, columns)
+    values = values.reindex(columns=list(FEATURE_NAMES))
     good = values.notna().all(axis=1).to_numpy()
     result = frame.copy()
     predictions = pd.DataFrame(np.nan, index=frame.index, columns=PREDICTION_COLUMNS)
@@ -54,8 +73,44 @@ def score_frame(frame: pd.DataFrame, predictor: Predictor) -> ScoreResult:
         predictions.loc[good] = predictor.predict_frame(values[good]).to_numpy()
     for column in PREDICTION_COLUMNS:
         result[column] = predictions[column].round(3)
+    if fill:
+        result[FILLED_COLUMN] = _filled_text(filled)
     result[PROBLEM_COLUMN] = _problem_text(problems, frame)
-    return ScoreResult(table=result, problems=problems)
+    return ScoreResult(table=result, problems=problems, values=values, filled=filled, columns=columns)
+
+
+def fill_missing(values: pd.DataFrame, problems: pd.DataFrame, typical: dict[str, float],
+                 columns: ColumnMap) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Fill empty cells and absent characteristic columns with ``typical`` values.
+
+    Returns ``(values, problems, filled)``: all 12 columns, the problems that remain
+    (everything but ``missing``: text and out-of-range cells are reported, never filled),
+    and the (n, 12) bool mask of filled cells.
+    """
+    values = values.reindex(columns=list(FEATURE_NAMES))
+    filled = pd.DataFrame(False, index=values.index, columns=list(FEATURE_NAMES))
+    for name in columns.missing:
+        filled[name] = True
+    characteristic_of = {source: name for name, source in columns.sources.items()}
+    empty = problems[problems["why"] == "missing"]
+    positions = empty["row"].to_numpy() - FIRST_DATA_ROW
+    for name in FEATURE_NAMES:
+        chosen = positions[(empty["column"].map(characteristic_of) == name).to_numpy()]
+        filled.iloc[chosen, FEATURE_NAMES.index(name)] = True
+    typical_row = np.array([typical[n] for n in FEATURE_NAMES], dtype=float)
+    values = pd.DataFrame(np.where(filled.to_numpy(), typical_row, values.to_numpy(float)), index=values.index,
+                          columns=list(FEATURE_NAMES))
+    return values, problems[problems["why"] != "missing"].reset_index(drop=True), filled
+
+
+def _filled_text(filled: pd.DataFrame) -> pd.Series:
+    """Per row, ``"tempo, key"``: the characteristics that took the typical value."""
+    names = np.array(filled.columns, dtype=object)
+    mask = filled.to_numpy()
+    text = pd.Series("", index=filled.index, dtype=object)
+    rows = np.flatnonzero(mask.any(axis=1))
+    text.iloc[rows] = [", ".join(names[mask[i]]) for i in rows]
+    return text
 
 
 def _problem_text(problems: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
@@ -63,19 +118,17 @@ def _problem_text(problems: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
     text = pd.Series("", index=frame.index, dtype=object)
     if problems.empty:
         return text
-    from virality.data import FIRST_DATA_ROW
-
     described = problems.assign(
         text=problems["column"] + ": " + problems["why"]
-        + np.where(problems["why"] == "missing", "", " (" + problems["value"].map(repr) + ")"))
+        + np.where(problems["why"] == "missing", "", " (" + problems["value"].map(shown) + ")"))
     joined = described.groupby("row")["text"].agg("; ".join)
     text.iloc[joined.index.to_numpy() - FIRST_DATA_ROW] = joined.to_numpy()
     return text
 
 
-def score_file(in_path: str | Path, out_path: str | Path, predictor: Predictor) -> ScoreResult:
+def score_file(in_path: str | Path, out_path: str | Path, predictor: Predictor, fill: bool = False) -> ScoreResult:
     """Read ``in_path``, score it, write ``out_path`` (CSV). ``DataError`` if unreadable."""
-    result = score_frame(read_csv_file(in_path), predictor)
+    result = score_frame(read_csv_file(in_path), predictor, fill=fill)
     try:
         result.table.to_csv(out_path, index=False)
     except OSError as err:
@@ -85,7 +138,7 @@ def score_file(in_path: str | Path, out_path: str | Path, predictor: Predictor) 
 
 def problem_summary(problems: pd.DataFrame, limit: int = 20) -> list[str]:
     """Human lines ``"row 5, tempo: not a number ('fast')"``, at most ``limit`` plus a tail."""
-    lines = [f"row {r.row}, {r.column}: {r.why}" + ("" if r.why == "missing" else f" ({r.value!r})")
+    lines = [f"row {r.row}, {r.column}: {r.why}" + ("" if r.why == "missing" else f" ({shown(r.value)})")
              for r in problems.head(limit).itertuples()]
     if len(problems) > limit:
         lines.append(f"… and {len(problems) - limit} more problem(s)")

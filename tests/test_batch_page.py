@@ -1,0 +1,72 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from virality.demo import DEMO_CSV
+from virality.features import FEATURE_NAMES
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture
+def page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page("pages/4_Batch.py").run()
+    assert not at.exception
+    return at
+
+
+def ranked_table(at: AppTest) -> pd.DataFrame:
+    return next(d.value for d in at.dataframe if "predicted_popularity" in getattr(d.value, "columns", []))
+
+
+def test_demo_file_is_scored_ranked_and_downloadable(page, bundled):
+    assert page.info and not page.dataframe
+    page.button(key="batch_demo_button").click().run()
+    assert not page.exception and not page.error
+    table = ranked_table(page)
+    demo = pd.read_csv(DEMO_CSV).rename(columns={"duration_ms": "duration"}).set_index("title")
+    expected = bundled.predict_frame(demo[list(FEATURE_NAMES)])["predicted_popularity"]
+    shown = table.set_index("title")["predicted_popularity"]
+    np.testing.assert_allclose(shown.loc[expected.index], expected, atol=1e-3)
+    assert table["rank"].tolist() == list(range(1, len(demo) + 1))
+    assert {b.key for b in page.get("download_button")} == {"batch_download_csv", "batch_download_html"}
+    assert len(page.get("plotly_chart")) == 2  # ranked chart and the comparison
+
+
+def test_filter_and_comparison_follow_the_widgets(page):
+    page.button(key="batch_demo_button").click().run()
+    page.text_input(key="batch_filter").input("porch").run()
+    assert ranked_table(page)["artist"].tolist() == ["Porch Fiction"]
+    options = page.selectbox(key="batch_b").options
+    page.selectbox(key="batch_b").select(options[-1]).run()
+    summary = next(d.value for d in page.dataframe if "rank" in getattr(d.value, "index", []))
+    assert summary.columns[1] == options[-1]
+
+
+def test_broken_file_shows_an_error_and_the_page_keeps_running(page):
+    page.file_uploader(key="batch_upload").set_value(("song.csv", b"\x89PNG\r\n\x1a\n\x00\x00binary" * 20,
+                                                      "text/csv")).run()
+    assert not page.exception
+    assert any("binary" in e.value for e in page.error)
+    page.file_uploader(key="batch_upload").set_value(("tracks.csv", DEMO_CSV.read_bytes(), "text/csv")).run()
+    assert not page.exception and not page.error and len(ranked_table(page)) == 8
+
+
+def test_bad_rows_are_listed_and_fill_flags_missing_cells(page):
+    frame = pd.read_csv(DEMO_CSV, dtype=str)
+    frame.loc[0, "tempo"] = "fast"
+    frame.loc[1, "energy"] = None
+    data = frame.to_csv(index=False, sep=";").encode("latin-1", errors="replace")
+    page.file_uploader(key="batch_upload").set_value(("tracks.csv", data, "text/csv")).run()
+    assert not page.exception
+    problems = next(d.value for d in page.dataframe if "why" in getattr(d.value, "columns", []))
+    assert set(zip(problems["row"], problems["column"])) == {(2, "tempo"), (3, "energy")}
+    assert ranked_table(page)["predicted_popularity"].notna().sum() == 6
+    page.toggle(key="batch_fill").set_value(True).run()
+    table = ranked_table(page)
+    assert table["predicted_popularity"].notna().sum() == 7
+    assert table.set_index("artist").loc[frame.loc[1, "artist"], "filled"] == "energy"

@@ -1,0 +1,55 @@
+"""Plotly figures for Batch: the ranked scores with intervals, and two tracks compared.
+
+Each function only draws results computed by ``virality.batch``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from virality.predict import Predictor
+
+BLUE, ORANGE, GREY, LIGHT = "#1f6feb", "#d1670f", "#8b949e", "#d0d7de"
+
+
+def ranked_figure(table: pd.DataFrame, labels: pd.Series, predictor: Predictor, limit: int = 40) -> go.Figure:
+    """The ``limit`` highest-ranked scored tracks, best at the top: each score as a dot
+    with its interval as a bar, over a band where the middle 80 % of real TikTok tracks
+    score. ``table`` is ``BatchResult.table`` (sorted by rank)."""
+    scored = table[table["predicted_popularity"].notna()].head(limit)
+    names = [f"{rank}. {labels[i]}" for i, rank in zip(scored.index, scored["rank"])]
+    quantiles = np.asarray(predictor.metadata["scores"]["predicted_quantiles"])
+    fig = go.Figure()
+    fig.add_vrect(x0=quantiles[10], x1=quantiles[90], fillcolor=LIGHT, opacity=0.45, line_width=0)
+    fig.add_annotation(x=(quantiles[10] + quantiles[90]) / 2, y=1.0, yref="paper", yanchor="bottom",
+                       showarrow=False, text="80 % of real TikTok tracks score here", font=dict(color=GREY))
+    fig.add_trace(go.Scatter(
+        x=scored["predicted_popularity"], y=names, mode="markers", marker=dict(color=BLUE, size=9),
+        error_x=dict(type="data", symmetric=False, array=scored["high"] - scored["predicted_popularity"],
+                     arrayminus=scored["predicted_popularity"] - scored["low"], color=BLUE, thickness=1.5),
+        customdata=np.stack([scored["low"], scored["high"], scored["percentile"]], axis=1),
+        hovertemplate="%{y}<br>score %{x:.1f}<br>interval %{customdata[0]:.0f}–%{customdata[1]:.0f}"
+                      "<br>percentile %{customdata[2]:.0f}<extra></extra>",
+        name=f"score with {predictor.interval_level:.0%} interval"))
+    fig.update_layout(height=max(260, 26 * len(scored) + 110), margin=dict(l=10, r=10, t=40, b=40),
+                      xaxis=dict(range=[0, 100], title="predicted popularity (0–100)"),
+                      yaxis=dict(autorange="reversed", automargin=True), showlegend=False)
+    return fig
+
+
+def compare_figure(characteristics: pd.DataFrame) -> go.Figure:
+    """Attribution bars (points) of two tracks per characteristic, side by side.
+    ``characteristics`` is the second frame ``virality.batch.compare_tracks`` returns."""
+    effects = [c for c in characteristics.columns if c.endswith(": effect (points)")]
+    fig = go.Figure()
+    for column, color in zip(effects, (BLUE, ORANGE)):
+        fig.add_trace(go.Bar(y=characteristics["characteristic"], x=characteristics[column], orientation="h",
+                             name=column.removesuffix(": effect (points)"), marker_color=color,
+                             hovertemplate="%{y}: %{x:+.2f} points<extra>%{fullData.name}</extra>"))
+    fig.add_vline(x=0, line_color=GREY)
+    fig.update_layout(barmode="group", height=460, margin=dict(l=10, r=10, t=10, b=40),
+                      xaxis=dict(title="effect on the score vs a typical track (points)"),
+                      yaxis=dict(autorange="reversed"), legend=dict(orientation="h", y=-0.15))
+    return fig
