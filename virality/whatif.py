@@ -1,0 +1,549 @@
+"""What-if: small, plausible edits to a song that raise its predicted score to a target.
+
+The search works in *quantile units* of real tracks: each continuous characteristic is
+mapped to the share of real TikTok tracks below it (0–1, from
+``metadata["distribution"]["quantiles"]``), so "+0.1" means "past another 10 % of real
+tracks" for tempo and for energy alike. Key (circular, 12 pitch classes) and mode are
+discrete and tried by enumeration.
+
+Steps (all batched, one torch thread is enough):
+
+1. **Starts**: one per set of continuous characteristics allowed to change together
+   (every single one, every pair, then seeded random larger sets up to ``max_changes``).
+2. **Projected gradient ascent** in quantile space: each start moves only its own set, by
+   the smallest step that would reach the target if the model were linear there
+   (capped), minus a small L1 pull back to the original, projected onto the box
+   (range of real tracks ∩ the user's bounds).
+3. **Discrete repair**: slider steps are applied; key/mode alternatives (all 11 other keys,
+   the other mode) are tried on the candidates that fell short and on their own.
+4. **Greedy pruning**: a change is undone when the target is still reached without it.
+5. **Shrinking**: each candidate's remaining edit is scaled back toward the original
+   (bisection in quantile space) as long as the target is still reached.
+6. **Re-scoring and diverse choice**: every survivor is scored by ``Predictor.predict_array``
+   (that score decides validity) and flagged when out of distribution; k are picked
+   with different sets of changed characteristics, fewest changes and smallest distance first.
+
+Untouched characteristics are copied from the original song, bit for bit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, N_FEATURES, parse_song
+from virality.predict import Predictor
+
+KEY = FEATURE_NAMES.index("key")
+MODE = FEATURE_NAMES.index("mode")
+CONTINUOUS = tuple(i for i, f in enumerate(FEATURES) if not f.is_discrete)
+
+# What a producer can change in the mix, master, arrangement or edit without writing a new song:
+# groove/beat emphasis, intensity, master loudness, instrumentation (acoustic vs produced),
+# tempo and length. Key, mode and valence are songwriting; speechiness and instrumentalness
+# change what the vocal is; liveness is how it was recorded.
+PRODUCER_CHOICES = ("danceability", "energy", "loudness", "acousticness", "tempo", "duration")
+
+MAX_STARTS = 48
+ASCENT_STEPS = 12
+MAX_STEP = 0.25  # quantile units per ascent step and characteristic
+L1_PULL = 0.02  # quantile units per step: drags unneeded movement back to the original
+OVERSHOOT = 0.3  # points aimed above the target during the ascent (the model is not linear)
+SHRINK_STEPS = 7
+MODE_COST = 0.5  # distance of a major/minor flip, in quantile units
+KEY_COST_PER_SEMITONE = 1 / 12  # a tritone (6 semitones, the farthest key) costs 0.5
+
+
+@dataclass
+class Suggestion:
+    """One edited song. ``changes``: characteristic → (old, new) in Spotify units."""
+
+    song: dict[str, float]
+    score: float
+    low: float
+    high: float
+    percentile: float
+    changes: dict[str, tuple[float, float]]
+    distance: float  # quantile units (see module docstring)
+    reached: bool
+    out_of_distribution: bool
+    gain: float  # points over the original score
+
+    def edits(self) -> list[str]:
+        """Edits in the user's units, e.g. ``["tempo 98 BPM → 112 BPM", "energy 0.55 → 0.68"]``."""
+        return [f"{BY_NAME[n].label.lower()} {BY_NAME[n].format(a)} → {BY_NAME[n].format(b)}"
+                for n, (a, b) in self.changes.items()]
+
+
+@dataclass
+class WhatIfResult:
+    """The original song's score, the target, and up to k suggestions (best first)."""
+
+    song: dict[str, float]
+    original_score: float
+    original_low: float
+    original_high: float
+    target: float
+    reached: bool
+    suggestions: list[Suggestion] = field(default_factory=list)
+    message: str = ""
+
+    def to_json(self) -> dict:
+        """The command line's JSON contract."""
+        return {"original_score": round(self.original_score, 3), "target": round(self.target, 3),
+                "reached": self.reached,
+                "suggestions": [{"song": s.song, "score": round(s.score, 3), "low": round(s.low, 3),
+                                 "high": round(s.high, 3),
+                                 "changes": {n: [a, b] for n, (a, b) in s.changes.items()}}
+                                for s in self.suggestions]}
+
+    def table(self) -> pd.DataFrame:
+        """One row per suggestion: ``suggestion``, ``score``, ``low``, ``high``, ``gain``,
+        ``n_changes``, ``edits`` (text), ``reached``, ``out_of_distribution``, ``distance``."""
+        return pd.DataFrame([{
+            "suggestion": i + 1, "score": s.score, "low": s.low, "high": s.high,
+            "gain": s.gain, "n_changes": len(s.changes), "edits": ", ".join(s.edits()),
+            "reached": s.reached, "out_of_distribution": s.out_of_distribution, "distance": s.distance,
+        } for i, s in enumerate(self.suggestions)],
+            columns=["suggestion", "score", "low", "high", "gain", "n_changes", "edits", "reached",
+                     "out_of_distribution", "distance"])
+
+    def comparison(self) -> pd.DataFrame:
+        """Long table for a before/after chart: ``song`` ("original", "suggestion 1", …),
+        ``score``, ``low``, ``high``."""
+        rows = [{"song": "original", "score": self.original_score, "low": self.original_low,
+                 "high": self.original_high}]
+        rows += [{"song": f"suggestion {i + 1}", "score": s.score, "low": s.low, "high": s.high}
+                 for i, s in enumerate(self.suggestions)]
+        return pd.DataFrame(rows)
+
+
+class QuantileScale:
+    """Maps characteristics between Spotify units and quantile units of real tracks.
+
+    Built from the 101 × 12 quantile table; tied quantiles (e.g. the many zeros of
+    instrumentalness) collapse to one knot at their mean level, so the map is strictly
+    increasing and invertible, like the model's own input transform.
+    """
+
+    def __init__(self, quantiles: np.ndarray, low: np.ndarray, high: np.ndarray):
+        quantiles = np.asarray(quantiles, float)
+        probs = np.linspace(0.0, 1.0, len(quantiles))
+        self.knots, self.levels = [], []
+        for j in CONTINUOUS:
+            unique, inverse = np.unique(quantiles[:, j], return_inverse=True)
+            levels = np.bincount(inverse, weights=probs) / np.bincount(inverse)
+            if len(unique) == 1:
+                unique, levels = np.array([unique[0], unique[0] + 1e-6]), np.array([0.0, 1.0])
+            self.knots.append(unique)
+            self.levels.append(levels)
+        width = max(len(k) for k in self.knots)
+        pad = [width - len(k) for k in self.knots]
+        knots = [np.concatenate([k, k[-1] + 1e-6 * (1 + np.arange(p))]) for k, p in zip(self.knots, pad)]
+        levels = [np.concatenate([lv, lv[-1] + 1e-9 * (1 + np.arange(p))]) for lv, p in zip(self.levels, pad)]
+        self._knots_t = torch.tensor(np.array(knots), dtype=torch.float32)
+        self._levels_t = torch.tensor(np.array(levels), dtype=torch.float32)
+        self.low, self.high = np.asarray(low, float), np.asarray(high, float)
+
+    def to_quantile(self, raw: np.ndarray) -> np.ndarray:
+        """(n, 12) Spotify units → (n, 10) quantile units of the continuous characteristics."""
+        raw = np.atleast_2d(raw)
+        return np.stack([np.interp(raw[:, j], k, lv) for j, k, lv in zip(CONTINUOUS, self.knots, self.levels)], 1)
+
+    def to_raw(self, u: np.ndarray) -> np.ndarray:
+        """(n, 10) quantile units → (n, 10) Spotify units (continuous characteristics)."""
+        u = np.atleast_2d(u)
+        return np.stack([np.interp(u[:, c], lv, k) for c, (k, lv) in enumerate(zip(self.knots, self.levels))], 1)
+
+    def to_raw_torch(self, u: torch.Tensor) -> torch.Tensor:
+        """Differentiable ``to_raw``: (n, 10) → (n, 10)."""
+        x = u.T.contiguous()
+        upper = torch.searchsorted(self._levels_t, x.detach()).clamp(1, self._levels_t.shape[1] - 1)
+        l0, l1 = self._levels_t.gather(1, upper - 1), self._levels_t.gather(1, upper)
+        k0, k1 = self._knots_t.gather(1, upper - 1), self._knots_t.gather(1, upper)
+        t = (x - l0) / (l1 - l0)
+        return (k0 + t * (k1 - k0)).T
+
+
+def quantile_scale(predictor: Predictor) -> QuantileScale:
+    """The predictor's ``QuantileScale`` (built once per predictor)."""
+    scale = getattr(predictor, "_whatif_scale", None)
+    if scale is None:
+        dist = predictor.metadata["distribution"]
+        scale = QuantileScale(dist["quantiles"], dist["low"], dist["high"])
+        predictor._whatif_scale = scale
+    return scale
+
+
+def snap_columns(values: np.ndarray, columns: Sequence[int]) -> np.ndarray:
+    """Round each column of ``values`` (n, len(columns)) to its characteristic's slider step,
+    exactly as ``Feature.snap`` does one value."""
+    out = np.empty_like(values, dtype=float)
+    for c, j in enumerate(columns):
+        feature = FEATURES[j]
+        out[:, c] = [feature.snap(v) for v in values[:, c]]
+    return out
+
+
+def _grid_box(j: int, lo: float, hi: float) -> tuple[float, float]:
+    """The slider values of characteristic ``j`` inside [lo, hi] (may be empty: lo > hi)."""
+    feature = FEATURES[j]
+    first = feature.low + np.ceil(round((lo - feature.low) / feature.step, 6)) * feature.step
+    last = feature.low + np.floor(round((hi - feature.low) / feature.step, 6)) * feature.step
+    return feature.snap(first), feature.snap(last)
+
+
+@dataclass
+class _Problem:
+    """Everything the search needs about one request (arrays in model order)."""
+
+    x0: np.ndarray  # (12,) the original song
+    target: float
+    allowed: np.ndarray  # (12,) bool
+    box_low: np.ndarray  # (12,) Spotify units, on the slider grid
+    box_high: np.ndarray
+    max_changes: int
+    keys: list[float]  # allowed key values other than the original
+    modes: list[float]
+
+
+def _problem(predictor: Predictor, x0: np.ndarray, target: float, vary: Sequence[str],
+             bounds: Mapping[str, tuple[float | None, float | None]], max_changes: int) -> _Problem:
+    scale = quantile_scale(predictor)
+    allowed = np.array([n in vary for n in FEATURE_NAMES])
+    box_low, box_high = np.array(x0, float), np.array(x0, float)
+    for j in CONTINUOUS:
+        if not allowed[j]:
+            continue
+        lo, hi = bounds.get(FEATURE_NAMES[j], (None, None))
+        lo = max(scale.low[j], FEATURES[j].low, -np.inf if lo is None else lo)
+        hi = min(scale.high[j], FEATURES[j].high, np.inf if hi is None else hi)
+        box_low[j], box_high[j] = _grid_box(j, lo, hi)
+        if box_low[j] > box_high[j]:
+            allowed[j] = False
+    keys, modes = [], []
+    if allowed[KEY]:
+        lo, hi = bounds.get("key", (None, None))
+        keys = [float(k) for k in range(12) if k != x0[KEY] and (lo is None or k >= lo) and (hi is None or k <= hi)]
+    if allowed[MODE]:
+        modes = [m for m in (0.0, 1.0) if m != x0[MODE]]
+        lo, hi = bounds.get("mode", (None, None))
+        modes = [m for m in modes if (lo is None or m >= lo) and (hi is None or m <= hi)]
+    return _Problem(x0, target, allowed, box_low, box_high, max_changes, keys, modes)
+
+
+def _start_masks(problem: _Problem, rng: np.random.Generator) -> np.ndarray:
+    """(S, 10) bool: which continuous characteristics each start may move."""
+    free = [c for c, j in enumerate(CONTINUOUS) if problem.allowed[j]]
+    size_cap = min(problem.max_changes, len(free))
+    sets: list[tuple[int, ...]] = []
+    for size in (1, 2):
+        if size <= size_cap:
+            sets += list(itertools.combinations(free, size))
+    seen = set(sets)
+    tries = 0
+    while len(sets) < MAX_STARTS and size_cap >= 3 and tries < 4 * MAX_STARTS:
+        tries += 1
+        chosen = tuple(sorted(rng.choice(free, size=int(rng.integers(3, size_cap + 1)), replace=False)))
+        if chosen not in seen:
+            seen.add(chosen)
+            sets.append(chosen)
+    masks = np.zeros((len(sets[:MAX_STARTS]), len(CONTINUOUS)), bool)
+    for row, chosen in enumerate(sets[:MAX_STARTS]):
+        masks[row, list(chosen)] = True
+    return masks
+
+
+def _ascend(predictor: Predictor, problem: _Problem, masks: np.ndarray) -> np.ndarray:
+    """Projected gradient ascent in quantile units → (S, 10) end points."""
+    scale = quantile_scale(predictor)
+    cont = list(CONTINUOUS)
+    u0 = scale.to_quantile(problem.x0[None])[0]
+    u_low = scale.to_quantile(problem.box_low[None])[0]
+    u_high = scale.to_quantile(problem.box_high[None])[0]
+    u_low, u_high = np.minimum(u_low, u0), np.maximum(u_high, u0)
+    mask = torch.from_numpy(masks.astype(np.float32))
+    u = torch.tensor(np.tile(u0, (len(masks), 1)), dtype=torch.float32)
+    lo_t, hi_t = torch.tensor(u_low, dtype=torch.float32), torch.tensor(u_high, dtype=torch.float32)
+    u0_t = torch.tensor(u0, dtype=torch.float32)
+    base = torch.tensor(np.tile(problem.x0, (len(masks), 1)), dtype=torch.float32)
+    aim = problem.target + OVERSHOOT
+    for _ in range(ASCENT_STEPS):
+        u.requires_grad_(True)
+        raw = base.clone()
+        raw[:, cont] = scale.to_raw_torch(u)
+        score = predictor.model(raw)
+        (grad,) = torch.autograd.grad(score.sum(), u)
+        with torch.no_grad():
+            grad = grad * mask
+            need = (aim - score).clamp(min=0.0)
+            norm2 = (grad * grad).sum(1).clamp(min=1e-9)
+            step = grad * (need / norm2)[:, None]
+            step = step.clamp(-MAX_STEP, MAX_STEP)
+            pull = L1_PULL * torch.sign(u - u0_t) * mask * (need <= 0)[:, None]
+            u = torch.minimum(torch.maximum(u.detach() + step - pull, lo_t), hi_t)
+            if bool((need <= 0).all()):
+                break
+    return u.detach().numpy().astype(float)
+
+
+def _to_songs(predictor: Predictor, problem: _Problem, u: np.ndarray) -> np.ndarray:
+    """(S, 10) quantile units → (S, 12) songs on the slider grid inside the box; values that
+    round back to the original are the original, exactly."""
+    scale = quantile_scale(predictor)
+    X = np.tile(problem.x0, (len(u), 1))
+    cont = list(CONTINUOUS)
+    new = snap_columns(scale.to_raw(u), cont)
+    new = np.clip(new, problem.box_low[cont], problem.box_high[cont])
+    # a value that rounds to the original's own slider position is no change (no sub-step edits)
+    x0_snapped = snap_columns(problem.x0[None, cont], cont)[0]
+    keep = ~problem.allowed[cont] | (new == x0_snapped)
+    X[:, cont] = np.where(keep, problem.x0[cont], new)
+    return X
+
+
+def _with_discrete(problem: _Problem, X: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Extra candidates: key/mode alternatives on candidates that fell short (within the
+    change budget), and each alternative on its own."""
+    alternatives = [(KEY, k) for k in problem.keys] + [(MODE, m) for m in problem.modes]
+    if not alternatives:
+        return X
+    extra = [X]
+    short = X[(scores < problem.target) & ((X != problem.x0).sum(1) < problem.max_changes)]
+    for j, value in alternatives:
+        for rows in (short, problem.x0[None]):
+            variant = rows.copy()
+            variant[:, j] = value
+            extra.append(variant)
+    if problem.keys and problem.modes and problem.max_changes >= 2:
+        both = np.tile(problem.x0, (len(problem.keys) * len(problem.modes), 1))
+        both[:, [KEY, MODE]] = [(k, m) for k in problem.keys for m in problem.modes]
+        extra.append(both)
+    return np.concatenate(extra)
+
+
+def _scores(predictor: Predictor, X: np.ndarray) -> np.ndarray:
+    """(n, 12) → (n,) scores as the predictor reports them (clipped to 0–100)."""
+    return np.clip(predictor.raw_scores(X), 0, 100)
+
+
+def _prune(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Greedily undo changes: per round, undo the change whose removal keeps the score
+    highest, if the candidate then still reaches the target (or, short of it, loses nothing)."""
+    X, scores = X.copy(), scores.copy()
+    for _ in range(N_FEATURES):
+        changed = X != problem.x0
+        rows, cols = np.nonzero(changed)
+        if not len(rows):
+            break
+        trial = X[rows].copy()
+        trial[np.arange(len(rows)), cols] = problem.x0[cols]
+        trial_scores = _scores(predictor, trial)
+        ok = np.where(scores[rows] >= problem.target, trial_scores >= problem.target,
+                      trial_scores >= scores[rows])
+        best = np.full(len(X), -np.inf)
+        pick = np.full(len(X), -1)
+        for i in np.flatnonzero(ok):
+            if trial_scores[i] > best[rows[i]]:
+                best[rows[i]], pick[rows[i]] = trial_scores[i], i
+        if (pick < 0).all():
+            break
+        for r in np.flatnonzero(pick >= 0):
+            X[r], scores[r] = trial[pick[r]], trial_scores[pick[r]]
+    return X, scores
+
+
+def _shrink(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scale each valid candidate's continuous edit back toward the original (bisection on
+    t in [0, 1] in quantile units) while it still reaches the target."""
+    valid = scores >= problem.target
+    if not valid.any():
+        return X, scores
+    scale = quantile_scale(predictor)
+    cont = list(CONTINUOUS)
+    u0 = scale.to_quantile(problem.x0[None])[0]
+    u1 = scale.to_quantile(X[valid])
+    lo, hi = np.zeros(valid.sum()), np.ones(valid.sum())
+    best_X, best_scores = X[valid].copy(), scores[valid].copy()
+    changed = X[valid][:, cont] != problem.x0[cont]
+    for _ in range(SHRINK_STEPS):
+        mid = (lo + hi) / 2
+        u = u0 + mid[:, None] * (u1 - u0)
+        trial = _to_songs(predictor, problem, u)
+        trial[:, [KEY, MODE]] = X[valid][:, [KEY, MODE]]
+        trial[:, cont] = np.where(changed, trial[:, cont], problem.x0[cont])
+        trial_scores = _scores(predictor, trial)
+        good = trial_scores >= problem.target
+        hi = np.where(good, mid, hi)
+        lo = np.where(good, lo, mid)
+        best_X[good], best_scores[good] = trial[good], trial_scores[good]
+    X, scores = X.copy(), scores.copy()
+    X[valid], scores[valid] = best_X, best_scores
+    return X, scores
+
+
+def _distance(predictor: Predictor, x0: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """(n,) L1 distance in quantile units; key steps on the circle and a mode flip have fixed costs."""
+    scale = quantile_scale(predictor)
+    d = np.abs(scale.to_quantile(X) - scale.to_quantile(x0[None])).sum(1)
+    semitones = np.abs(X[:, KEY] - x0[KEY]) % 12
+    d += np.minimum(semitones, 12 - semitones) * KEY_COST_PER_SEMITONE
+    d += np.abs(X[:, MODE] - x0[MODE]) * MODE_COST
+    return d
+
+
+def _choose(problem: _Problem, X: np.ndarray, table: pd.DataFrame, ood: np.ndarray, distance: np.ndarray,
+            k: int) -> list[int]:
+    """Row indices of up to k suggestions: valid first, in distribution, fewest changes,
+    closest; one per set of changed characteristics before any set repeats."""
+    changed = X != problem.x0
+    n_changes = changed.sum(1)
+    score = table["predicted_popularity"].to_numpy()
+    reached = score >= problem.target
+    usable = (n_changes > 0) & (n_changes <= problem.max_changes)
+    if reached.any():
+        order = np.lexsort((distance, n_changes, ood, ~reached))
+    else:
+        order = np.lexsort((distance, n_changes, -np.round(score, 1)))
+    order = [i for i in order if usable[i]]
+    picked, sets, seen_rows = [], set(), set()
+    for repeat_sets in (False, True):
+        for i in order:
+            key_set = tuple(np.flatnonzero(changed[i]))
+            row_key = X[i].tobytes()
+            if len(picked) == k or row_key in seen_rows or (key_set in sets and not repeat_sets):
+                continue
+            if reached.any() and not reached[i] and any(reached[p] for p in picked) and not repeat_sets:
+                continue
+            picked.append(i)
+            sets.add(key_set)
+            seen_rows.add(row_key)
+    return picked[:k]
+
+
+def search(predictor: Predictor, song: Mapping[str, float], *, target: float | None = None, gain: float | None = None,
+           vary: Sequence[str] | None = None, bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
+           max_changes: int = 3, k: int = 4, seed: int = 0) -> WhatIfResult:
+    """Up to ``k`` edits of ``song`` whose predicted score reaches ``target`` (or the current
+    score + ``gain``), changing only characteristics in ``vary`` (default
+    ``PRODUCER_CHOICES``), within ``bounds`` (name → (low, high) in Spotify units, either
+    may be None) and the range of real tracks, at most ``max_changes`` at a time.
+
+    When no edit reaches the target, ``reached`` is False and the suggestions are the best
+    found (highest score first). Raises ``ValueError`` on bad input, naming it.
+    """
+    values, _ = parse_song(song)
+    vary = list(PRODUCER_CHOICES if vary is None else vary)
+    bounds = dict(bounds or {})
+    _check_request(target, gain, vary, bounds, max_changes, k)
+    x0 = np.array([values[n] for n in FEATURE_NAMES], float)
+    before = predictor.predict_array(x0[None]).iloc[0]
+    score0 = float(before["predicted_popularity"])
+    target = float(target) if target is not None else score0 + float(gain)
+    result = WhatIfResult(values, score0, float(before["low"]), float(before["high"]), target, False)
+    if score0 >= target:
+        result.reached = True
+        result.message = f"The song already scores {score0:.1f}, at or above the target {target:.1f}."
+        return result
+    problem = _problem(predictor, x0, target, vary, bounds, max_changes)
+    if not problem.allowed.any():
+        result.message = "Nothing may change: allow at least one characteristic (or widen its bounds)."
+        return result
+    X = _candidates(predictor, problem, np.random.default_rng(seed))
+    return _finish(predictor, problem, X, result, k)
+
+
+def _candidates(predictor: Predictor, problem: _Problem, rng: np.random.Generator) -> np.ndarray:
+    """(n, 12) candidate songs after ascent, discrete repair, pruning and shrinking."""
+    masks = _start_masks(problem, rng)
+    X = _to_songs(predictor, problem, _ascend(predictor, problem, masks)) if len(masks) else problem.x0[None]
+    X = _with_discrete(problem, X, _scores(predictor, X))
+    X = np.unique(X, axis=0)
+    X, scores = _prune(predictor, problem, X, _scores(predictor, X))
+    X, _ = _shrink(predictor, problem, X, scores)
+    return np.unique(X, axis=0)
+
+
+def _finish(predictor: Predictor, problem: _Problem, X: np.ndarray, result: WhatIfResult, k: int) -> WhatIfResult:
+    """Re-score the candidates with the predictor, choose k and fill ``result``."""
+    table = predictor.predict_array(X)
+    ood = predictor.is_out_of_distribution(X)
+    distance = _distance(predictor, problem.x0, X)
+    for i in _choose(problem, X, table, ood, distance, k):
+        row = table.iloc[i]
+        song = dict(result.song)
+        changes = {}
+        for j in np.flatnonzero(X[i] != problem.x0):
+            name = FEATURE_NAMES[j]
+            song[name] = float(X[i, j])
+            changes[name] = (result.song[name], song[name])
+        score = float(row["predicted_popularity"])
+        result.suggestions.append(Suggestion(song, score, float(row["low"]), float(row["high"]),
+                                             float(row["percentile"]), changes, float(distance[i]),
+                                             score >= problem.target, bool(ood[i]), score - result.original_score))
+    result.reached = any(s.reached for s in result.suggestions)
+    if not result.suggestions:
+        result.message = "No allowed change raises the score: try allowing other characteristics or wider bounds."
+    elif not result.reached:
+        best = max(s.score for s in result.suggestions)
+        result.message = (f"The target {problem.target:.1f} could not be reached with these constraints; "
+                          f"the best found scores {best:.1f} ({best - result.original_score:+.1f} points).")
+    return result
+
+
+def _check_request(target, gain, vary, bounds, max_changes, k) -> None:
+    if (target is None) == (gain is None):
+        raise ValueError("give either a target score or a gain, not both")
+    if target is not None and not 0 <= float(target) <= 100:
+        raise ValueError(f"target {target:g} must be between 0 and 100")
+    if gain is not None and not np.isfinite(gain):
+        raise ValueError("gain must be a finite number of points")
+    unknown = [n for n in list(vary) + list(bounds) if n not in BY_NAME]
+    if unknown:
+        raise ValueError(f"unknown characteristic(s) {', '.join(map(repr, unknown))}; "
+                         f"expected {', '.join(FEATURE_NAMES)}")
+    for name, (lo, hi) in bounds.items():
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"{name}: lower bound {lo:g} is above upper bound {hi:g}")
+    if max_changes < 1:
+        raise ValueError("max changes must be at least 1")
+    if k < 1:
+        raise ValueError("k (number of suggestions) must be at least 1")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """``python -m virality whatif``: print suggestions (or JSON); exit 0 when the target is
+    reached, 1 when only a best effort was found."""
+    from virality.cli import load_predictor_for_cli, print_json
+    from virality.features import load_song_arg
+
+    song, filled = load_song_arg(args.song)
+    if filled:
+        print(f"note: {', '.join(filled)} missing, using the typical value", file=sys.stderr)
+    vary = [v.strip() for v in args.vary.split(",") if v.strip()] if args.vary else None
+    predictor = load_predictor_for_cli(args)
+    result = search(predictor, song, target=args.target, gain=args.gain, vary=vary,
+                    max_changes=args.max_changes, k=args.k)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        _print_text(result)
+    return 0 if result.reached else 1
+
+
+def _print_text(result: WhatIfResult) -> None:
+    print(f"current score {result.original_score:.1f} "
+          f"(interval {result.original_low:.0f}–{result.original_high:.0f}); target {result.target:.1f}")
+    if result.message:
+        print(result.message)
+    for i, s in enumerate(result.suggestions, 1):
+        flags = ("" if s.reached else "  [short of target]") + ("  [unusual for real tracks]" if s.out_of_distribution else "")
+        print(f"{i}. {s.score:.1f} ({s.score - result.original_score:+.1f}; interval {s.low:.0f}–{s.high:.0f}): "
+              f"{', '.join(s.edits())}{flags}")
