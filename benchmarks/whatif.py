@@ -1,0 +1,174 @@
+"""What-if search against DiCE (random and genetic) on the bundled model, same 20 songs, same run.
+
+    python -m benchmarks.whatif --data ../shared/data/tiktok_tracks.csv
+
+The 20 songs are real tracks (one row per ``track_id``, seeded draw among those the model
+scores below its median); the goal is +5 points; the allowed characteristics are the
+producer's defaults (``virality.whatif.PRODUCER_CHOICES``) inside the 0.5–99.5 % range of
+real tracks. Every suggestion of every method is re-scored by ``Predictor.predict_array``.
+DiCE (``dice-ml``, benchmark-only) is installed by `make bench` (see requirements-bench.txt).
+Also times k = 4 for one song (the typical track) with the model loaded, 1 torch thread.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import torch
+
+from benchmarks.common import median_ms, parser, time_calls, write_result
+from virality.data import load_tracks
+from virality.features import BY_NAME, FEATURE_NAMES
+from virality.predict import load_predictor
+from virality.whatif import PRODUCER_CHOICES, _distance, search
+
+N_SONGS, GAIN, K, MAX_CHANGES, SEED = 20, 5.0, 4, 3, 0
+
+
+def pick_songs(tracks: pd.DataFrame, predictor) -> pd.DataFrame:
+    """20 real tracks the model scores below its median, seeded."""
+    scores = predictor.predict_frame(tracks)["predicted_popularity"]
+    low = tracks[scores < scores.median()]
+    return low.sample(N_SONGS, random_state=SEED)[list(FEATURE_NAMES)].reset_index(drop=True)
+
+
+class _Regressor:
+    """The predictor as DiCE's scikit-learn-style regressor (``predict(DataFrame)``)."""
+
+    def __init__(self, predictor):
+        self.predictor = predictor
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.predictor.predict_array(frame[list(FEATURE_NAMES)].astype(float).to_numpy())[
+            "predicted_popularity"].to_numpy()
+
+
+def dice_explainers(predictor, tracks: pd.DataFrame):
+    """DiCE ``Dice`` objects for methods random and genetic over the real tracks."""
+    import dice_ml
+
+    frame = tracks[list(FEATURE_NAMES)].copy()
+    frame["key"] = frame["key"].astype(int).astype(str)
+    frame["mode"] = frame["mode"].astype(int).astype(str)
+    frame["popularity"] = _Regressor(predictor).predict(frame.astype({"key": float, "mode": float}))
+    continuous = [n for n in FEATURE_NAMES if not BY_NAME[n].is_discrete]
+    data = dice_ml.Data(dataframe=frame, continuous_features=continuous, outcome_name="popularity")
+    model = dice_ml.Model(model=_Regressor(predictor), backend="sklearn", model_type="regressor")
+    return {m: dice_ml.Dice(data, model, method=m) for m in ("random", "genetic")}
+
+
+def run_dice(explainer, method: str, song: pd.Series, target: float, permitted: dict) -> np.ndarray:
+    """(≤k, 12) DiCE counterfactuals for one song (empty when it finds none)."""
+    query = song.to_frame().T.copy()
+    query["key"] = query["key"].astype(int).astype(str)
+    query["mode"] = query["mode"].astype(int).astype(str)
+    kwargs = dict(total_CFs=K, desired_range=[target, 100.0], features_to_vary=list(PRODUCER_CHOICES),
+                  permitted_range=permitted)
+    if method == "random":
+        kwargs["random_seed"] = SEED
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = explainer.generate_counterfactuals(query, verbose=False, **kwargs)
+    except Exception as err:  # DiCE raises when it finds nothing
+        print(f"  dice {method}: {type(err).__name__}: {err}")
+        return np.empty((0, len(FEATURE_NAMES)))
+    cfs = result.cf_examples_list[0].final_cfs_df
+    if cfs is None or not len(cfs):
+        return np.empty((0, len(FEATURE_NAMES)))
+    return cfs[list(FEATURE_NAMES)].astype(float).to_numpy()
+
+
+def measure(predictor, x0: np.ndarray, X: np.ndarray, target: float) -> dict:
+    """Per-song quality of ≤k suggestions X (n, 12) for the original x0 (12,)."""
+    if not len(X):
+        return {"n": 0, "valid": 0, "changes": [], "altered_disallowed": 0, "distance": [], "distinct_sets": 0,
+                "ood": 0}
+    scores = predictor.predict_array(X)["predicted_popularity"].to_numpy()
+    changed = ~np.isclose(X, x0, rtol=0, atol=1e-9)
+    allowed = np.array([n in PRODUCER_CHOICES for n in FEATURE_NAMES])
+    return {"n": len(X), "valid": int((scores >= target).sum()), "changes": changed[:, allowed].sum(1).tolist(),
+            "altered_disallowed": int(changed[:, ~allowed].any(1).sum()),
+            "distance": _distance(predictor, x0, X).tolist(),
+            "distinct_sets": len({tuple(np.flatnonzero(r)) for r in changed}),
+            "ood": int(predictor.is_out_of_distribution(X).sum())}
+
+
+def summarise(rows: list[dict], seconds: list[float]) -> dict:
+    n = sum(r["n"] for r in rows)
+    changes = [c for r in rows for c in r["changes"]]
+    distance = [d for r in rows for d in r["distance"]]
+    return {"suggestions": n, "valid_share": sum(r["valid"] for r in rows) / max(n, 1),
+            "songs_with_k_valid": sum(r["valid"] >= K for r in rows),
+            "mean_changes": float(np.mean(changes)) if changes else float("nan"),
+            "mean_distance": float(np.mean(distance)) if distance else float("nan"),
+            "mean_distinct_sets": float(np.mean([r["distinct_sets"] for r in rows])),
+            "ood_share": sum(r["ood"] for r in rows) / max(n, 1),
+            "altered_disallowed_share": sum(r["altered_disallowed"] for r in rows) / max(n, 1),
+            "median_seconds": float(np.median(seconds))}
+
+
+def main() -> None:
+    args = parser(__doc__).parse_args()
+    torch.set_num_threads(1)
+    predictor = load_predictor()
+    tracks = load_tracks(args.data).tracks  # one row per track_id
+    songs = pick_songs(tracks, predictor)
+    dist = predictor.metadata["distribution"]
+    permitted = {n: [float(dist["low"][j]), float(dist["high"][j])] for j, n in enumerate(FEATURE_NAMES)
+                 if n in PRODUCER_CHOICES}
+    explainers = dice_explainers(predictor, tracks)
+    per_method: dict[str, list[dict]] = {"virality": [], "dice_random": [], "dice_genetic": []}
+    seconds: dict[str, list[float]] = {m: [] for m in per_method}
+    for i, song in songs.iterrows():
+        x0 = song.to_numpy(float)
+        start = time.perf_counter()
+        result = search(predictor, dict(song), gain=GAIN, k=K, max_changes=MAX_CHANGES)
+        seconds["virality"].append(time.perf_counter() - start)
+        target = result.target
+        ours = np.array([[s.song[n] for n in FEATURE_NAMES] for s in result.suggestions]).reshape(-1, len(FEATURE_NAMES))
+        per_method["virality"].append(measure(predictor, x0, ours, target))
+        for method, explainer in explainers.items():
+            start = time.perf_counter()
+            X = run_dice(explainer, method, song, target, permitted)
+            seconds[f"dice_{method}"].append(time.perf_counter() - start)
+            per_method[f"dice_{method}"].append(measure(predictor, x0, X, target))
+        print(f"song {i + 1}/{N_SONGS}: " + ", ".join(f"{m} {r[-1]['valid']}/{r[-1]['n']} valid"
+                                                     for m, r in per_method.items()))
+    summary = {m: summarise(rows, seconds[m]) for m, rows in per_method.items()}
+    typical = predictor.typical_song
+    single = time_calls(lambda: search(predictor, typical, gain=GAIN, k=K), repeat=60, warmup=5)
+    payload = {"songs": N_SONGS, "gain": GAIN, "k": K, "max_changes": MAX_CHANGES, "vary": list(PRODUCER_CHOICES),
+               "summary": summary, "single_song_k4_median_ms": median_ms(single), "per_song": per_method}
+    write_result("whatif", payload, markdown(summary, median_ms(single)))
+
+
+def markdown(summary: dict, single_ms: float) -> str:
+    base = summary["dice_random"]
+    lines = [f"What-if search on {N_SONGS} real tracks, goal +{GAIN:g} points, k = {K}, allowed: "
+             f"{', '.join(PRODUCER_CHOICES)} (range of real tracks); all suggestions re-scored by the predictor.",
+             "",
+             "| method | suggestions | valid | songs with 4 valid | changes (mean) | distance (quantile units) "
+             "| distinct change sets of 4 | out of distribution | altered a disallowed characteristic "
+             "| median time per song | time vs DiCE random |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, s in summary.items():
+        lines.append(f"| {name} | {s['suggestions']} | {s['valid_share']:.0%} | {s['songs_with_k_valid']}/{N_SONGS} | "
+                     f"{s['mean_changes']:.2f} | {s['mean_distance']:.3f} | {s['mean_distinct_sets']:.2f} | "
+                     f"{s['ood_share']:.0%} | {s['altered_disallowed_share']:.0%} | "
+                     f"{s['median_seconds'] * 1000:.0f} ms | "
+                     f"{s['median_seconds'] / base['median_seconds']:.3f}× |")
+    ours = summary["virality"]
+    lines += ["", "Changes count the allowed characteristics moved; distance is the L1 distance in quantile "
+              "units of real tracks (`virality.whatif._distance`). DiCE rounds values to the data's precision, "
+              "which can alter characteristics it was told not to vary (counted in its own column).",
+              "", f"Distance vs DiCE random: {ours['mean_distance'] / base['mean_distance']:.2f}×. "
+              f"k = 4 for one song (typical track), model loaded, 1 torch thread: median {single_ms:.1f} ms."]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
