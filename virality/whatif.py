@@ -57,6 +57,7 @@ MAX_STEP = 0.25  # quantile units per ascent step and characteristic
 L1_PULL = 0.02  # quantile units per step: drags unneeded movement back to the original
 OVERSHOOT = 0.3  # points aimed above the target during the ascent (the model is not linear)
 SHRINK_STEPS = 7
+SCORE_MARGIN = 1e-3  # points
 MODE_COST = 0.5  # distance of a major/minor flip, in quantile units
 KEY_COST_PER_SEMITONE = 1 / 12  # a tritone (6 semitones, the farthest key) costs 0.5
 
@@ -300,7 +301,13 @@ def _to_songs(predictor: Predictor, problem: _Problem, u: np.ndarray) -> np.ndar
     scale = quantile_scale(predictor)
     X = np.tile(problem.x0, (len(u), 1))
     cont = list(CONTINUOUS)
-    new = snap_columns(scale.to_raw(u), cont)
+    raw = scale.to_raw(u)
+    new = snap_columns(raw, cont)
+    # round away from the original: rounding back would undo part of the move the ascent found
+    steps = np.array([FEATURES[j].step for j in cont])
+    moved = np.abs(raw - problem.x0[cont]) > 0.01 * steps  # not just the round trip's float error
+    toward = moved & (np.abs(new - problem.x0[cont]) < np.abs(raw - problem.x0[cont]))
+    new = np.where(toward, snap_columns(new + np.sign(raw - problem.x0[cont]) * steps, cont), new)
     new = np.clip(new, problem.box_low[cont], problem.box_high[cont])
     # a value that rounds to the original's own slider position is no change (no sub-step edits)
     x0_snapped = snap_columns(problem.x0[None, cont], cont)[0]
@@ -412,15 +419,14 @@ def _choose(problem: _Problem, X: np.ndarray, table: pd.DataFrame, ood: np.ndarr
         order = np.lexsort((distance, n_changes, ood, ~reached))
     else:
         order = np.lexsort((distance, n_changes, -np.round(score, 1)))
-    order = [i for i in order if usable[i]]
+    # once the target is reachable, only suggestions that reach it are offered
+    order = [i for i in order if usable[i] and (reached[i] or not reached.any())]
     picked, sets, seen_rows = [], set(), set()
     for repeat_sets in (False, True):
         for i in order:
             key_set = tuple(np.flatnonzero(changed[i]))
             row_key = X[i].tobytes()
             if len(picked) == k or row_key in seen_rows or (key_set in sets and not repeat_sets):
-                continue
-            if reached.any() and not reached[i] and any(reached[p] for p in picked) and not repeat_sets:
                 continue
             picked.append(i)
             sets.add(key_set)
@@ -452,7 +458,9 @@ def search(predictor: Predictor, song: Mapping[str, float], *, target: float | N
         result.reached = True
         result.message = f"The song already scores {score0:.1f}, at or above the target {target:.1f}."
         return result
-    problem = _problem(predictor, x0, target, vary, bounds, max_changes)
+    # the search aims a hair above the target: float32 sums differ in the last bits between
+    # batch sizes, and a suggestion must still reach the target when re-scored on its own
+    problem = _problem(predictor, x0, target + SCORE_MARGIN, vary, bounds, max_changes)
     if not problem.allowed.any():
         result.message = "Nothing may change: allow at least one characteristic (or widen its bounds)."
         return result
@@ -487,13 +495,13 @@ def _finish(predictor: Predictor, problem: _Problem, X: np.ndarray, result: What
         score = float(row["predicted_popularity"])
         result.suggestions.append(Suggestion(song, score, float(row["low"]), float(row["high"]),
                                              float(row["percentile"]), changes, float(distance[i]),
-                                             score >= problem.target, bool(ood[i]), score - result.original_score))
+                                             score >= result.target, bool(ood[i]), score - result.original_score))
     result.reached = any(s.reached for s in result.suggestions)
     if not result.suggestions:
         result.message = "No allowed change raises the score: try allowing other characteristics or wider bounds."
     elif not result.reached:
         best = max(s.score for s in result.suggestions)
-        result.message = (f"The target {problem.target:.1f} could not be reached with these constraints; "
+        result.message = (f"The target {result.target:.1f} could not be reached with these constraints; "
                           f"the best found scores {best:.1f} ({best - result.original_score:+.1f} points).")
     return result
 
