@@ -12,8 +12,8 @@ Steps (all batched, one torch thread is enough):
    (every single one, every pair, then seeded random larger sets up to ``max_changes``).
 2. **Projected gradient ascent** in quantile space: each start moves only its own set, by
    the smallest step that would reach the target if the model were linear there
-   (capped), minus a small L1 pull back to the original, projected onto the box
-   (range of real tracks ∩ the user's bounds).
+   (capped), projected onto the box (range of real tracks ∩ the user's bounds). Sparsity
+   comes from each start's own small set and from steps 4–5.
 3. **Discrete repair**: slider steps are applied; key/mode alternatives (all 11 other keys,
    the other mode) are tried on the candidates that fell short and on their own.
 4. **Greedy pruning**: a change is undone when the target is still reached without it.
@@ -51,13 +51,13 @@ CONTINUOUS = tuple(i for i, f in enumerate(FEATURES) if not f.is_discrete)
 # change what the vocal is; liveness is how it was recorded.
 PRODUCER_CHOICES = ("danceability", "energy", "loudness", "acousticness", "tempo", "duration")
 
-MAX_STARTS = 48
-ASCENT_STEPS = 12
-MAX_STEP = 0.25  # quantile units per ascent step and characteristic
-L1_PULL = 0.02  # quantile units per step: drags unneeded movement back to the original
+MAX_STARTS = 32
+ASCENT_STEPS = 6
+MAX_STEP = 0.3  # quantile units per ascent step and characteristic
 OVERSHOOT = 0.3  # points aimed above the target during the ascent (the model is not linear)
-SHRINK_STEPS = 7
+SHRINK_LEVELS = 8  # grid levels per pass when pulling an edit back toward the original
 SCORE_MARGIN = 1e-3  # points
+CHANGE_COST = 0.3  # quantile units: one more change must save more distance than this
 MODE_COST = 0.5  # distance of a major/minor flip, in quantile units
 KEY_COST_PER_SEMITONE = 1 / 12  # a tritone (6 semitones, the farthest key) costs 0.5
 
@@ -184,13 +184,13 @@ def quantile_scale(predictor: Predictor) -> QuantileScale:
 
 
 def snap_columns(values: np.ndarray, columns: Sequence[int]) -> np.ndarray:
-    """Round each column of ``values`` (n, len(columns)) to its characteristic's slider step,
-    exactly as ``Feature.snap`` does one value."""
-    out = np.empty_like(values, dtype=float)
-    for c, j in enumerate(columns):
-        feature = FEATURES[j]
-        out[:, c] = [feature.snap(v) for v in values[:, c]]
-    return out
+    """Round each column of ``values`` (n, len(columns)) to its characteristic's slider step and
+    clip it into the valid range: ``Feature.snap`` vectorised (continuous characteristics)."""
+    low = np.array([FEATURES[j].low for j in columns])
+    high = np.array([FEATURES[j].high for j in columns])
+    step = np.array([FEATURES[j].step for j in columns])
+    clipped = np.clip(values, low, high)
+    return np.clip(np.round(np.round((clipped - low) / step) * step + low, 6), low, high)
 
 
 def _grid_box(j: int, lo: float, hi: float) -> tuple[float, float]:
@@ -241,23 +241,19 @@ def _problem(predictor: Predictor, x0: np.ndarray, target: float, vary: Sequence
 
 
 def _start_masks(problem: _Problem, rng: np.random.Generator) -> np.ndarray:
-    """(S, 10) bool: which continuous characteristics each start may move."""
+    """(S, 10) bool: which continuous characteristics each start may move: every single one,
+    every pair, then a seeded draw of larger sets (up to ``max_changes``), ``MAX_STARTS`` in all."""
     free = [c for c, j in enumerate(CONTINUOUS) if problem.allowed[j]]
     size_cap = min(problem.max_changes, len(free))
     sets: list[tuple[int, ...]] = []
-    for size in (1, 2):
-        if size <= size_cap:
-            sets += list(itertools.combinations(free, size))
-    seen = set(sets)
-    tries = 0
-    while len(sets) < MAX_STARTS and size_cap >= 3 and tries < 4 * MAX_STARTS:
-        tries += 1
-        chosen = tuple(sorted(rng.choice(free, size=int(rng.integers(3, size_cap + 1)), replace=False)))
-        if chosen not in seen:
-            seen.add(chosen)
-            sets.append(chosen)
-    masks = np.zeros((len(sets[:MAX_STARTS]), len(CONTINUOUS)), bool)
-    for row, chosen in enumerate(sets[:MAX_STARTS]):
+    for size in range(1, size_cap + 1):
+        options = list(itertools.combinations(free, size))
+        room = MAX_STARTS - len(sets)
+        if len(options) > room:
+            options = [options[i] for i in sorted(rng.choice(len(options), size=max(room, 0), replace=False))]
+        sets += options
+    masks = np.zeros((len(sets), len(CONTINUOUS)), bool)
+    for row, chosen in enumerate(sets):
         masks[row, list(chosen)] = True
     return masks
 
@@ -273,7 +269,6 @@ def _ascend(predictor: Predictor, problem: _Problem, masks: np.ndarray) -> np.nd
     mask = torch.from_numpy(masks.astype(np.float32))
     u = torch.tensor(np.tile(u0, (len(masks), 1)), dtype=torch.float32)
     lo_t, hi_t = torch.tensor(u_low, dtype=torch.float32), torch.tensor(u_high, dtype=torch.float32)
-    u0_t = torch.tensor(u0, dtype=torch.float32)
     base = torch.tensor(np.tile(problem.x0, (len(masks), 1)), dtype=torch.float32)
     aim = problem.target + OVERSHOOT
     for _ in range(ASCENT_STEPS):
@@ -288,10 +283,11 @@ def _ascend(predictor: Predictor, problem: _Problem, masks: np.ndarray) -> np.nd
             norm2 = (grad * grad).sum(1).clamp(min=1e-9)
             step = grad * (need / norm2)[:, None]
             step = step.clamp(-MAX_STEP, MAX_STEP)
-            pull = L1_PULL * torch.sign(u - u0_t) * mask * (need <= 0)[:, None]
-            u = torch.minimum(torch.maximum(u.detach() + step - pull, lo_t), hi_t)
-            if bool((need <= 0).all()):
+            moved = torch.minimum(torch.maximum(u.detach() + step, lo_t), hi_t)
+            # stop when every start has reached the aim or is stuck (flat model or at its bounds)
+            if bool(((moved - u).abs().amax(1) < 1e-4).all()):
                 break
+            u = moved
     return u.detach().numpy().astype(float)
 
 
@@ -367,32 +363,58 @@ def _prune(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.nd
     return X, scores
 
 
-def _shrink(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scale each valid candidate's continuous edit back toward the original (bisection on
-    t in [0, 1] in quantile units) while it still reaches the target."""
-    valid = scores >= problem.target
-    if not valid.any():
-        return X, scores
+def _pull_back(predictor: Predictor, problem: _Problem, X: np.ndarray, moving: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Move each song's ``moving`` continuous characteristics ((n, 10) bool) back toward the
+    original by the same fraction t of their edit (in quantile units), as far as the target is
+    still reached. Two batched grid passes over t (8 × 8 levels), so t is found to 1/64."""
     scale = quantile_scale(predictor)
     cont = list(CONTINUOUS)
     u0 = scale.to_quantile(problem.x0[None])[0]
-    u1 = scale.to_quantile(X[valid])
-    lo, hi = np.zeros(valid.sum()), np.ones(valid.sum())
-    best_X, best_scores = X[valid].copy(), scores[valid].copy()
-    changed = X[valid][:, cont] != problem.x0[cont]
-    for _ in range(SHRINK_STEPS):
-        mid = (lo + hi) / 2
-        u = u0 + mid[:, None] * (u1 - u0)
-        trial = _to_songs(predictor, problem, u)
-        trial[:, [KEY, MODE]] = X[valid][:, [KEY, MODE]]
-        trial[:, cont] = np.where(changed, trial[:, cont], problem.x0[cont])
-        trial_scores = _scores(predictor, trial)
+    u1 = scale.to_quantile(X)
+    n = len(X)
+    best_t = np.ones(n)
+    best_X, best_scores = X.copy(), _scores(predictor, X)
+    lo = np.zeros(n)
+    for _ in range(2):
+        width = (best_t - lo) / SHRINK_LEVELS
+        t = lo[:, None] + width[:, None] * np.arange(1, SHRINK_LEVELS + 1)  # (n, L), ends at best_t
+        u = u0 + t.reshape(-1)[:, None] * (np.repeat(u1, SHRINK_LEVELS, 0) - u0)
+        trial = np.repeat(X, SHRINK_LEVELS, 0)
+        moved = _to_songs(predictor, problem, u)[:, cont]
+        trial[:, cont] = np.where(np.repeat(moving, SHRINK_LEVELS, 0), moved, trial[:, cont])
+        trial_scores = _scores(predictor, trial).reshape(n, SHRINK_LEVELS)
         good = trial_scores >= problem.target
-        hi = np.where(good, mid, hi)
-        lo = np.where(good, lo, mid)
-        best_X[good], best_scores[good] = trial[good], trial_scores[good]
+        first = np.where(good.any(1), good.argmax(1), SHRINK_LEVELS - 1)
+        rows = np.arange(n)
+        found = good[rows, first]
+        pick = rows * SHRINK_LEVELS + first
+        best_X[found], best_scores[found] = trial[pick[found]], trial_scores[rows, first][found]
+        lo = np.where(found, t[rows, first] - width, lo)
+        best_t = np.where(found, t[rows, first], best_t)
+    return best_X, best_scores
+
+
+def _shrink(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pull each valid candidate's edit back toward the original while it still reaches the
+    target: first all its changes together, then each change on its own."""
+    valid = scores >= problem.target
+    if not valid.any():
+        return X, scores
+    cont = list(CONTINUOUS)
+    Xv = X[valid]
+    changed = Xv[:, cont] != problem.x0[cont]
+    Xv, sv = _pull_back(predictor, problem, Xv, changed)
+    order = np.argsort(~changed, axis=1, kind="stable")  # changed columns first
+    for slot in range(min(problem.max_changes, changed.sum(1).max(initial=0))):
+        moving = np.zeros_like(changed)
+        column = order[:, slot]
+        # a single change was already pulled back with the others: only edits of 2+ need this
+        rows = np.flatnonzero(changed[np.arange(len(Xv)), column] & (changed.sum(1) > 1))
+        moving[rows, column[rows]] = True
+        if rows.size:
+            Xv[rows], sv[rows] = _pull_back(predictor, problem, Xv[rows], moving[rows])
     X, scores = X.copy(), scores.copy()
-    X[valid], scores[valid] = best_X, best_scores
+    X[valid], scores[valid] = Xv, sv
     return X, scores
 
 
@@ -416,7 +438,7 @@ def _choose(problem: _Problem, X: np.ndarray, table: pd.DataFrame, ood: np.ndarr
     reached = score >= problem.target
     usable = (n_changes > 0) & (n_changes <= problem.max_changes)
     if reached.any():
-        order = np.lexsort((distance, n_changes, ood, ~reached))
+        order = np.lexsort((distance + CHANGE_COST * n_changes, ood, ~reached))
     else:
         order = np.lexsort((distance, n_changes, -np.round(score, 1)))
     # once the target is reachable, only suggestions that reach it are offered
@@ -490,7 +512,7 @@ def _finish(predictor: Predictor, problem: _Problem, X: np.ndarray, result: What
         changes = {}
         for j in np.flatnonzero(X[i] != problem.x0):
             name = FEATURE_NAMES[j]
-            song[name] = float(X[i, j])
+            song[name] = FEATURES[j].snap(X[i, j])  # exactly the slider's value
             changes[name] = (result.song[name], song[name])
         score = float(row["predicted_popularity"])
         result.suggestions.append(Suggestion(song, score, float(row["low"]), float(row["high"]),
