@@ -271,24 +271,26 @@ def _ascend(predictor: Predictor, problem: _Problem, masks: np.ndarray) -> np.nd
     lo_t, hi_t = torch.tensor(u_low, dtype=torch.float32), torch.tensor(u_high, dtype=torch.float32)
     base = torch.tensor(np.tile(problem.x0, (len(masks), 1)), dtype=torch.float32)
     aim = problem.target + OVERSHOOT
+    active = torch.arange(len(masks))
     for _ in range(ASCENT_STEPS):
-        u.requires_grad_(True)
-        raw = base.clone()
-        raw[:, cont] = scale.to_raw_torch(u)
+        # only starts still moving: the others reached the aim or are stuck (flat model, at bounds)
+        part = u[active].requires_grad_(True)
+        raw = base[active].clone()
+        raw[:, cont] = scale.to_raw_torch(part)
         score = predictor.model(raw)
-        (grad,) = torch.autograd.grad(score.sum(), u)
+        (grad,) = torch.autograd.grad(score.sum(), part)
         with torch.no_grad():
-            grad = grad * mask
+            grad = grad * mask[active]
             need = (aim - score).clamp(min=0.0)
             norm2 = (grad * grad).sum(1).clamp(min=1e-9)
-            step = grad * (need / norm2)[:, None]
-            step = step.clamp(-MAX_STEP, MAX_STEP)
-            moved = torch.minimum(torch.maximum(u.detach() + step, lo_t), hi_t)
-            # stop when every start has reached the aim or is stuck (flat model or at its bounds)
-            if bool(((moved - u).abs().amax(1) < 1e-4).all()):
+            step = (grad * (need / norm2)[:, None]).clamp(-MAX_STEP, MAX_STEP)
+            moved = torch.minimum(torch.maximum(part.detach() + step, lo_t), hi_t)
+            still = (moved - part).abs().amax(1) >= 1e-4
+            u[active] = moved
+            active = active[still]
+            if not len(active):
                 break
-            u = moved
-    return u.detach().numpy().astype(float)
+    return u.numpy().astype(float)
 
 
 def _to_songs(predictor: Predictor, problem: _Problem, u: np.ndarray) -> np.ndarray:
@@ -363,7 +365,8 @@ def _prune(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.nd
     return X, scores
 
 
-def _pull_back(predictor: Predictor, problem: _Problem, X: np.ndarray, moving: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _pull_back(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray,
+               moving: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Move each song's ``moving`` continuous characteristics ((n, 10) bool) back toward the
     original by the same fraction t of their edit (in quantile units), as far as the target is
     still reached. Two batched grid passes over t (8 × 8 levels), so t is found to 1/64."""
@@ -373,7 +376,7 @@ def _pull_back(predictor: Predictor, problem: _Problem, X: np.ndarray, moving: n
     u1 = scale.to_quantile(X)
     n = len(X)
     best_t = np.ones(n)
-    best_X, best_scores = X.copy(), _scores(predictor, X)
+    best_X, best_scores = X.copy(), scores.copy()
     lo = np.zeros(n)
     for _ in range(2):
         width = (best_t - lo) / SHRINK_LEVELS
@@ -403,7 +406,7 @@ def _shrink(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.n
     cont = list(CONTINUOUS)
     Xv = X[valid]
     changed = Xv[:, cont] != problem.x0[cont]
-    Xv, sv = _pull_back(predictor, problem, Xv, changed)
+    Xv, sv = _pull_back(predictor, problem, Xv, scores[valid], changed)
     order = np.argsort(~changed, axis=1, kind="stable")  # changed columns first
     for slot in range(min(problem.max_changes, changed.sum(1).max(initial=0))):
         moving = np.zeros_like(changed)
@@ -412,7 +415,7 @@ def _shrink(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.n
         rows = np.flatnonzero(changed[np.arange(len(Xv)), column] & (changed.sum(1) > 1))
         moving[rows, column[rows]] = True
         if rows.size:
-            Xv[rows], sv[rows] = _pull_back(predictor, problem, Xv[rows], moving[rows])
+            Xv[rows], sv[rows] = _pull_back(predictor, problem, Xv[rows], sv[rows], moving[rows])
     X, scores = X.copy(), scores.copy()
     X[valid], scores[valid] = Xv, sv
     return X, scores
@@ -428,13 +431,12 @@ def _distance(predictor: Predictor, x0: np.ndarray, X: np.ndarray) -> np.ndarray
     return d
 
 
-def _choose(problem: _Problem, X: np.ndarray, table: pd.DataFrame, ood: np.ndarray, distance: np.ndarray,
+def _choose(problem: _Problem, X: np.ndarray, score: np.ndarray, ood: np.ndarray, distance: np.ndarray,
             k: int) -> list[int]:
     """Row indices of up to k suggestions: valid first, in distribution, fewest changes,
     closest; one per set of changed characteristics before any set repeats."""
     changed = X != problem.x0
     n_changes = changed.sum(1)
-    score = table["predicted_popularity"].to_numpy()
     reached = score >= problem.target
     usable = (n_changes > 0) & (n_changes <= problem.max_changes)
     if reached.any():
@@ -486,34 +488,39 @@ def search(predictor: Predictor, song: Mapping[str, float], *, target: float | N
     if not problem.allowed.any():
         result.message = "Nothing may change: allow at least one characteristic (or widen its bounds)."
         return result
-    X = _candidates(predictor, problem, np.random.default_rng(seed))
-    return _finish(predictor, problem, X, result, k)
+    X, scores = _candidates(predictor, problem, np.random.default_rng(seed))
+    return _finish(predictor, problem, X, scores, result, k)
 
 
-def _candidates(predictor: Predictor, problem: _Problem, rng: np.random.Generator) -> np.ndarray:
-    """(n, 12) candidate songs after ascent, discrete repair, pruning and shrinking."""
+def _candidates(predictor: Predictor, problem: _Problem, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 12) distinct candidate songs after ascent, discrete repair, pruning and shrinking,
+    and their (n,) scores."""
     masks = _start_masks(problem, rng)
     X = _to_songs(predictor, problem, _ascend(predictor, problem, masks)) if len(masks) else problem.x0[None]
     X = _with_discrete(problem, X, _scores(predictor, X))
     X = np.unique(X, axis=0)
     X, scores = _prune(predictor, problem, X, _scores(predictor, X))
-    X, _ = _shrink(predictor, problem, X, scores)
-    return np.unique(X, axis=0)
+    X, scores = _shrink(predictor, problem, X, scores)
+    X, first = np.unique(X, axis=0, return_index=True)
+    return X, scores[first]
 
 
-def _finish(predictor: Predictor, problem: _Problem, X: np.ndarray, result: WhatIfResult, k: int) -> WhatIfResult:
-    """Re-score the candidates with the predictor, choose k and fill ``result``."""
-    table = predictor.predict_array(X)
+def _finish(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray, result: WhatIfResult,
+            k: int) -> WhatIfResult:
+    """Choose k candidates, re-score them with ``Predictor.predict_array`` (that score and its
+    interval are what is reported and what decides ``reached``) and fill ``result``."""
     ood = predictor.is_out_of_distribution(X)
     distance = _distance(predictor, problem.x0, X)
-    for i in _choose(problem, X, table, ood, distance, k):
-        row = table.iloc[i]
+    chosen = _choose(problem, X, scores, ood, distance, k)
+    songs = []
+    for i in chosen:
         song = dict(result.song)
-        changes = {}
         for j in np.flatnonzero(X[i] != problem.x0):
-            name = FEATURE_NAMES[j]
-            song[name] = FEATURES[j].snap(X[i, j])  # exactly the slider's value
-            changes[name] = (result.song[name], song[name])
+            song[FEATURE_NAMES[j]] = FEATURES[j].snap(X[i, j])  # exactly the slider's value
+        songs.append(song)
+    table = predictor.predict_array(np.array([[s[n] for n in FEATURE_NAMES] for s in songs]).reshape(-1, N_FEATURES))
+    for i, song, (_, row) in zip(chosen, songs, table.iterrows()):
+        changes = {n: (result.song[n], song[n]) for n in FEATURE_NAMES if song[n] != result.song[n]}
         score = float(row["predicted_popularity"])
         result.suggestions.append(Suggestion(song, score, float(row["low"]), float(row["high"]),
                                              float(row["percentile"]), changes, float(distance[i]),
