@@ -52,10 +52,12 @@ CONTINUOUS = tuple(i for i, f in enumerate(FEATURES) if not f.is_discrete)
 PRODUCER_CHOICES = ("danceability", "energy", "loudness", "acousticness", "tempo", "duration")
 
 MAX_STARTS = 32
-ASCENT_STEPS = 6
+ASCENT_STEPS = 4
 MAX_STEP = 0.3  # quantile units per ascent step and characteristic
 OVERSHOOT = 0.3  # points aimed above the target during the ascent (the model is not linear)
 SHRINK_LEVELS = 8  # grid levels per pass when pulling an edit back toward the original
+TIGHTEN_LEVELS = 16  # fractions tried when pulling back one change of a multi-change edit
+TIGHTEN_ROUNDS = 1
 SCORE_MARGIN = 1e-3  # points
 CHANGE_COST = 0.3  # quantile units: one more change must save more distance than this
 MODE_COST = 0.5  # distance of a major/minor flip, in quantile units
@@ -397,25 +399,48 @@ def _pull_back(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: n
     return best_X, best_scores
 
 
+def _tighten(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One batched pass over edits of 2+ changes: try pulling each change alone back toward the
+    original (``TIGHTEN_LEVELS`` fractions of its move, in quantile units) and keep, per song, the
+    valid pull that saves the most distance."""
+    scale = quantile_scale(predictor)
+    cont = np.array(CONTINUOUS)
+    changed = X[:, cont] != problem.x0[cont]
+    rows, cols = np.nonzero(changed & (changed.sum(1) > 1)[:, None])
+    if not rows.size:
+        return X, scores
+    u0 = scale.to_quantile(problem.x0[None])[0]
+    u = scale.to_quantile(X)
+    keep = np.arange(1, TIGHTEN_LEVELS) / TIGHTEN_LEVELS  # share of the move kept
+    r, c = np.repeat(rows, len(keep)), np.repeat(cols, len(keep))
+    t = np.tile(keep, len(rows))
+    trial_u = u[r].copy()
+    trial_u[np.arange(len(r)), c] = u0[c] + t * (u[r, c] - u0[c])
+    trial = X[r].copy()
+    trial[np.arange(len(r)), cont[c]] = _to_songs(predictor, problem, trial_u)[np.arange(len(r)), cont[c]]
+    trial_scores = _scores(predictor, trial)
+    saving = np.abs(u[r, c] - u0[c]) - np.abs(scale.to_quantile(trial)[np.arange(len(r)), c] - u0[c])
+    saving[trial_scores < problem.target] = -np.inf
+    X, scores = X.copy(), scores.copy()
+    for row in np.unique(r):
+        options = np.flatnonzero(r == row)
+        best = options[np.argmax(saving[options])]
+        if saving[best] > 0:
+            X[row], scores[row] = trial[best], trial_scores[best]
+    return X, scores
+
+
 def _shrink(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pull each valid candidate's edit back toward the original while it still reaches the
-    target: first all its changes together, then each change on its own."""
+    target: first all its changes together, then single changes of multi-change edits."""
     valid = scores >= problem.target
     if not valid.any():
         return X, scores
     cont = list(CONTINUOUS)
     Xv = X[valid]
-    changed = Xv[:, cont] != problem.x0[cont]
-    Xv, sv = _pull_back(predictor, problem, Xv, scores[valid], changed)
-    order = np.argsort(~changed, axis=1, kind="stable")  # changed columns first
-    for slot in range(min(problem.max_changes, changed.sum(1).max(initial=0))):
-        moving = np.zeros_like(changed)
-        column = order[:, slot]
-        # a single change was already pulled back with the others: only edits of 2+ need this
-        rows = np.flatnonzero(changed[np.arange(len(Xv)), column] & (changed.sum(1) > 1))
-        moving[rows, column[rows]] = True
-        if rows.size:
-            Xv[rows], sv[rows] = _pull_back(predictor, problem, Xv[rows], sv[rows], moving[rows])
+    Xv, sv = _pull_back(predictor, problem, Xv, scores[valid], Xv[:, cont] != problem.x0[cont])
+    for _ in range(TIGHTEN_ROUNDS):
+        Xv, sv = _tighten(predictor, problem, Xv, sv)
     X, scores = X.copy(), scores.copy()
     X[valid], scores[valid] = Xv, sv
     return X, scores
@@ -497,9 +522,12 @@ def _candidates(predictor: Predictor, problem: _Problem, rng: np.random.Generato
     and their (n,) scores."""
     masks = _start_masks(problem, rng)
     X = _to_songs(predictor, problem, _ascend(predictor, problem, masks)) if len(masks) else problem.x0[None]
-    X = _with_discrete(problem, X, _scores(predictor, X))
     X = np.unique(X, axis=0)
-    X, scores = _prune(predictor, problem, X, _scores(predictor, X))
+    scores = _scores(predictor, X)
+    if problem.keys or problem.modes:
+        X = np.unique(_with_discrete(problem, X, scores), axis=0)
+        scores = _scores(predictor, X)
+    X, scores = _prune(predictor, problem, X, scores)
     X, scores = _shrink(predictor, problem, X, scores)
     X, first = np.unique(X, axis=0, return_index=True)
     return X, scores[first]
