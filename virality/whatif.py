@@ -17,11 +17,14 @@ Steps (all batched, one torch thread is enough):
 3. **Discrete repair**: slider steps are applied; key/mode alternatives (all 11 other keys,
    the other mode) are tried on the candidates that fell short and on their own.
 4. **Greedy pruning**: a change is undone when the target is still reached without it.
-5. **Shrinking**: each candidate's remaining edit is scaled back toward the original
-   (bisection in quantile space) as long as the target is still reached.
-6. **Re-scoring and diverse choice**: every survivor is scored by ``Predictor.predict_array``
-   (that score decides validity) and flagged when out of distribution; k are picked
-   with different sets of changed characteristics, fewest changes and smallest distance first.
+5. **Pulling back**: each valid edit is scaled back toward the original as far as the target
+   is still reached (all its changes together, 2 batched 8-level grids), then, for edits of
+   2 changes, the least-distance point of a 12 × 12 grid over both; for 3+ changes, the
+   single change whose pull-back saves most distance (one 16-level grid).
+6. **Diverse choice and re-scoring**: valid first, then in distribution, then lowest
+   distance + ``CHANGE_COST`` per change; one per set of changed characteristics before any
+   set repeats. The k chosen are re-scored by ``Predictor.predict_array``: that score and
+   its interval are reported and decide ``reached``; out-of-distribution ones are flagged.
 
 Untouched characteristics are copied from the original song, bit for bit.
 """
@@ -58,6 +61,8 @@ OVERSHOOT = 0.3  # points aimed above the target during the ascent (the model is
 SHRINK_LEVELS = 8  # grid levels per pass when pulling an edit back toward the original
 TIGHTEN_LEVELS = 16  # fractions tried when pulling back one change of a multi-change edit
 TIGHTEN_ROUNDS = 1
+PAIR_LEVELS = 10  # grid points per characteristic when re-balancing a two-change edit
+PAIR_REACH = 1.5  # ... up to this multiple of each change's move
 SCORE_MARGIN = 1e-3  # points
 CHANGE_COST = 0.3  # quantile units: one more change must save more distance than this
 MODE_COST = 0.5  # distance of a major/minor flip, in quantile units
@@ -400,13 +405,13 @@ def _pull_back(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: n
 
 
 def _tighten(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One batched pass over edits of 2+ changes: try pulling each change alone back toward the
+    """One batched pass over edits of 3+ changes: try pulling each change alone back toward the
     original (``TIGHTEN_LEVELS`` fractions of its move, in quantile units) and keep, per song, the
     valid pull that saves the most distance."""
     scale = quantile_scale(predictor)
     cont = np.array(CONTINUOUS)
     changed = X[:, cont] != problem.x0[cont]
-    rows, cols = np.nonzero(changed & (changed.sum(1) > 1)[:, None])
+    rows, cols = np.nonzero(changed & (changed.sum(1) > 2)[:, None])  # pairs: see _pair_grid
     if not rows.size:
         return X, scores
     u0 = scale.to_quantile(problem.x0[None])[0]
@@ -430,9 +435,56 @@ def _tighten(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.
     return X, scores
 
 
+def _pair_grid(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For edits of exactly two continuous changes: one batched grid over both (``PAIR_LEVELS``²
+    points from the original up to ``PAIR_REACH`` × each move, in quantile units, inside the
+    box); keep the valid point of least distance. Finds the trade between the two that the
+    gradient's direction misses."""
+    scale = quantile_scale(predictor)
+    cont = np.array(CONTINUOUS)
+    changed = X[:, cont] != problem.x0[cont]
+    rows = np.flatnonzero((changed.sum(1) == 2) & (X[:, [KEY, MODE]] == problem.x0[[KEY, MODE]]).all(1))
+    if not rows.size:
+        return X, scores
+    # one row per pair of characteristics: the grid covers what the pair's other rows would find
+    _, first = np.unique(changed[rows], axis=0, return_index=True)
+    rows = rows[np.sort(first)]
+    u0 = scale.to_quantile(problem.x0[None])[0]
+    u_low = np.minimum(scale.to_quantile(problem.box_low[None])[0], u0)
+    u_high = np.maximum(scale.to_quantile(problem.box_high[None])[0], u0)
+    u = scale.to_quantile(X[rows])
+    cols = np.array([np.flatnonzero(changed[r]) for r in rows])  # (m, 2)
+    fractions = np.linspace(0, PAIR_REACH, PAIR_LEVELS + 1)[1:]
+    fa, fb = (g.ravel() for g in np.meshgrid(fractions, fractions))
+    m, g = len(rows), len(fa)
+    trial_u = np.repeat(u, g, 0)
+    idx = np.arange(m * g)
+    for c, f in ((cols[:, 0], fa), (cols[:, 1], fb)):
+        cc = np.repeat(c, g)
+        moved = u0[cc] + np.tile(f, m) * (trial_u[idx, cc] - u0[cc])
+        trial_u[idx, cc] = np.clip(moved, u_low[cc], u_high[cc])
+    trial = np.repeat(X[rows], g, 0)
+    songs = _to_songs(predictor, problem, trial_u)
+    for c in (cols[:, 0], cols[:, 1]):
+        cc = cont[np.repeat(c, g)]
+        trial[idx, cc] = songs[idx, cc]
+    trial_scores = _scores(predictor, trial)
+    cost = np.abs(trial_u - u0).sum(1)  # before snapping: close enough to rank, cheaper
+    cost[(trial_scores < problem.target) | ((trial != problem.x0).sum(1) < 2)] = np.inf
+    best = cost.reshape(m, g).argmin(1)
+    X, scores = X.copy(), scores.copy()
+    current = np.abs(u - u0).sum(1)
+    for i, r in enumerate(rows):
+        k = i * g + best[i]
+        if cost[k] < current[i]:
+            X[r], scores[r] = trial[k], trial_scores[k]
+    return X, scores
+
+
 def _shrink(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pull each valid candidate's edit back toward the original while it still reaches the
-    target: first all its changes together, then single changes of multi-change edits."""
+    target: first all its changes together, then re-balance two-change edits on a grid and pull
+    single changes of larger edits back."""
     valid = scores >= problem.target
     if not valid.any():
         return X, scores
@@ -441,6 +493,7 @@ def _shrink(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.n
     Xv, sv = _pull_back(predictor, problem, Xv, scores[valid], Xv[:, cont] != problem.x0[cont])
     for _ in range(TIGHTEN_ROUNDS):
         Xv, sv = _tighten(predictor, problem, Xv, sv)
+    Xv, sv = _pair_grid(predictor, problem, Xv, sv)
     X, scores = X.copy(), scores.copy()
     X[valid], scores[valid] = Xv, sv
     return X, scores
