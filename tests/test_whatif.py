@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from virality.features import BY_NAME, FEATURE_NAMES, default_song
 from virality.predict import load_predictor
-from virality.whatif import PRODUCER_CHOICES, search
+from virality.whatif import CONTINUOUS, MIN_EXTRA, PRODUCER_CHOICES, quantile_scale, search
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,12 +102,20 @@ def test_already_at_target_needs_no_edit(tiny, typical_song):
     assert "already" in result.message
 
 
-def test_bundled_model_suggestions_are_valid(bundled):
+def test_bundled_model_suggestions_are_valid_and_distinct_ideas(bundled):
     song = dict(default_song(), tempo=98.0, energy=0.55, loudness=-9.0)
     result = search(bundled, song, gain=4, k=4)
     assert result.reached
     check_suggestion(bundled, result, PRODUCER_CHOICES, parse(song), 3)
     assert all(s.reached for s in result.suggestions)
+    scale = quantile_scale(bundled)
+    for a, b in itertools.permutations(result.suggestions, 2):
+        assert set(a.changes) != set(b.changes)
+        if set(a.changes) < set(b.changes):  # b adds to a's edit: the extra must be substantial
+            extra = [FEATURE_NAMES.index(n) for n in set(b.changes) - set(a.changes)]
+            x0, xb = (np.array([[s[n] for n in FEATURE_NAMES]]) for s in (result.song, b.song))
+            moved = np.abs(scale.to_quantile(xb) - scale.to_quantile(x0))[0]
+            assert sum(moved[CONTINUOUS.index(j)] for j in extra if j in CONTINUOUS) >= MIN_EXTRA
 
 
 def parse(song):

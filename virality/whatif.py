@@ -22,8 +22,8 @@ Steps (all batched, one torch thread is enough):
    2 changes, the least-distance point of a 12 × 12 grid over both; for 3+ changes, the
    single change whose pull-back saves most distance (one 16-level grid).
 6. **Diverse choice and re-scoring**: valid first, then in distribution, then lowest
-   distance + ``CHANGE_COST`` per change; one per set of changed characteristics before any
-   set repeats. The k chosen are re-scored by ``Predictor.predict_array``: that score and
+   distance + ``CHANGE_COST`` per change; each a new idea (a new set of changed
+   characteristics, not another's set plus token extras) before any near-repeat. The k chosen are re-scored by ``Predictor.predict_array``: that score and
    its interval are reported and decide ``reached``; out-of-distribution ones are flagged.
 
 Untouched characteristics are copied from the original song, bit for bit.
@@ -65,6 +65,7 @@ PAIR_LEVELS = 10  # grid points per characteristic when re-balancing a two-chang
 PAIR_REACH = 1.5  # ... up to this multiple of each change's move
 SCORE_MARGIN = 1e-3  # points
 CHANGE_COST = 0.3  # quantile units: one more change must save more distance than this
+MIN_EXTRA = 0.1  # quantile units: a suggestion that adds less than this to another is no new idea
 MODE_COST = 0.5  # distance of a major/minor flip, in quantile units
 KEY_COST_PER_SEMITONE = 1 / 12  # a tritone (6 semitones, the farthest key) costs 0.5
 
@@ -499,22 +500,43 @@ def _shrink(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.n
     return X, scores
 
 
-def _distance(predictor: Predictor, x0: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """(n,) L1 distance in quantile units; key steps on the circle and a mode flip have fixed costs."""
+def _moves(predictor: Predictor, x0: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """(n, 12) size of each characteristic's change in quantile units; key steps on the circle
+    and a mode flip have fixed costs."""
     scale = quantile_scale(predictor)
-    d = np.abs(scale.to_quantile(X) - scale.to_quantile(x0[None])).sum(1)
+    moves = np.zeros(X.shape)
+    moves[:, list(CONTINUOUS)] = np.abs(scale.to_quantile(X) - scale.to_quantile(x0[None]))
     semitones = np.abs(X[:, KEY] - x0[KEY]) % 12
-    d += np.minimum(semitones, 12 - semitones) * KEY_COST_PER_SEMITONE
-    d += np.abs(X[:, MODE] - x0[MODE]) * MODE_COST
-    return d
+    moves[:, KEY] = np.minimum(semitones, 12 - semitones) * KEY_COST_PER_SEMITONE
+    moves[:, MODE] = np.abs(X[:, MODE] - x0[MODE]) * MODE_COST
+    return moves
 
 
-def _choose(problem: _Problem, X: np.ndarray, score: np.ndarray, ood: np.ndarray, distance: np.ndarray,
+def _distance(predictor: Predictor, x0: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """(n,) L1 distance in quantile units (sum of ``_moves``)."""
+    return _moves(predictor, x0, X).sum(1)
+
+
+def _is_new_idea(changed: np.ndarray, moves: np.ndarray, picked: list[int], i: int) -> bool:
+    """Row ``i`` changes a set of characteristics no picked row changes, and is not a picked
+    row's set plus token extras (extra moves totalling under ``MIN_EXTRA`` quantile units)."""
+    for p in picked:
+        if (changed[i] == changed[p]).all():
+            return False
+        extra = changed[i] & ~changed[p]
+        if not (changed[p] & ~changed[i]).any() and moves[i, extra].sum() < MIN_EXTRA:
+            return False
+    return True
+
+
+def _choose(problem: _Problem, X: np.ndarray, score: np.ndarray, ood: np.ndarray, moves: np.ndarray,
             k: int) -> list[int]:
-    """Row indices of up to k suggestions: valid first, in distribution, fewest changes,
-    closest; one per set of changed characteristics before any set repeats."""
+    """Row indices of up to k suggestions: valid first, then in distribution, then lowest
+    distance + ``CHANGE_COST`` per change; each a new idea (``_is_new_idea``) before any
+    near-repeat is allowed."""
     changed = X != problem.x0
     n_changes = changed.sum(1)
+    distance = moves.sum(1)
     reached = score >= problem.target
     usable = (n_changes > 0) & (n_changes <= problem.max_changes)
     if reached.any():
@@ -523,17 +545,16 @@ def _choose(problem: _Problem, X: np.ndarray, score: np.ndarray, ood: np.ndarray
         order = np.lexsort((distance, n_changes, -np.round(score, 1)))
     # once the target is reachable, only suggestions that reach it are offered
     order = [i for i in order if usable[i] and (reached[i] or not reached.any())]
-    picked, sets, seen_rows = [], set(), set()
-    for repeat_sets in (False, True):
+    picked: list[int] = []
+    seen_rows: set[bytes] = set()
+    for repeats in (False, True):
         for i in order:
-            key_set = tuple(np.flatnonzero(changed[i]))
-            row_key = X[i].tobytes()
-            if len(picked) == k or row_key in seen_rows or (key_set in sets and not repeat_sets):
+            if len(picked) == k or X[i].tobytes() in seen_rows:
                 continue
-            picked.append(i)
-            sets.add(key_set)
-            seen_rows.add(row_key)
-    return picked[:k]
+            if repeats or _is_new_idea(changed, moves, picked, i):
+                picked.append(i)
+                seen_rows.add(X[i].tobytes())
+    return picked
 
 
 def search(predictor: Predictor, song: Mapping[str, float], *, target: float | None = None, gain: float | None = None,
@@ -580,6 +601,8 @@ def _candidates(predictor: Predictor, problem: _Problem, rng: np.random.Generato
     if problem.keys or problem.modes:
         X = np.unique(_with_discrete(problem, X, scores), axis=0)
         scores = _scores(predictor, X)
+    if (scores >= problem.target).any():  # only valid edits will be offered: drop the rest now
+        X, scores = X[scores >= problem.target], scores[scores >= problem.target]
     X, scores = _prune(predictor, problem, X, scores)
     X, scores = _shrink(predictor, problem, X, scores)
     X, first = np.unique(X, axis=0, return_index=True)
@@ -591,8 +614,9 @@ def _finish(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.n
     """Choose k candidates, re-score them with ``Predictor.predict_array`` (that score and its
     interval are what is reported and what decides ``reached``) and fill ``result``."""
     ood = predictor.is_out_of_distribution(X)
-    distance = _distance(predictor, problem.x0, X)
-    chosen = _choose(problem, X, scores, ood, distance, k)
+    moves = _moves(predictor, problem.x0, X)
+    distance = moves.sum(1)
+    chosen = _choose(problem, X, scores, ood, moves, k)
     songs = []
     for i in chosen:
         song = dict(result.song)
