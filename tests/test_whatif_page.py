@@ -68,3 +68,21 @@ def test_load_into_predict_updates_the_shared_song_and_the_predict_score(page, b
     for name in chosen.changes:
         if name not in ("duration", "key", "mode"):
             assert page.slider(key=f"w_{name}").value == chosen.song[name]
+
+
+def test_limits_reach_the_search(page, bundled):
+    for name in PRODUCER_CHOICES:
+        if name != "tempo":
+            page.checkbox(key=f"vary_{name}").uncheck()
+    page.number_input(key="whatif_gain").set_value(0.5)
+    page.run()
+    unbounded = search(bundled, default_song(), gain=0.5, vary=["tempo"], max_changes=3, k=4)
+    page.slider(key="bound_tempo").set_value((110.0, 118.0)).run()
+    assert not page.exception
+    bounded = search(bundled, default_song(), gain=0.5, vary=["tempo"], bounds={"tempo": (110.0, 118.0)},
+                     max_changes=3, k=4)
+    assert bounded.suggestions and all(110.0 <= s.song["tempo"] <= 118.0 for s in bounded.suggestions)
+    assert any(not 110.0 <= s.song["tempo"] <= 118.0 for s in unbounded.suggestions)  # the limit binds
+    assert card_scores(page) == [f"{s.score:.1f}" for s in bounded.suggestions]
+    if not bounded.reached:
+        assert any("could not be reached" in w.value for w in page.warning)
