@@ -172,3 +172,32 @@ def test_cli_text_and_errors(typical_song):
     bad = run_cli("--song", json.dumps(typical_song), "--gain", "3", "--vary", "tempo,bpm")
     assert bad.returncode == 2
     assert bad.stderr.startswith("error:") and "'bpm'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_random_requests_keep_every_invariant(tiny):
+    """Seeded random songs (some outside the range of real tracks), allowed sets, limits and
+    budgets: whatever the search returns keeps every rule."""
+    rng = np.random.default_rng(7)
+    shown = reached = 0
+    for _ in range(12):
+        song = {f.name: f.snap(rng.uniform(f.low, f.high)) if not f.is_discrete else float(rng.integers(0, 12 if
+                f.name == "key" else 2)) for f in map(BY_NAME.get, FEATURE_NAMES)}
+        allowed = list(rng.choice(FEATURE_NAMES, size=int(rng.integers(1, 13)), replace=False))
+        bounds = {}
+        for name in allowed:
+            feature = BY_NAME[name]
+            if not feature.is_discrete and rng.random() < 0.3:
+                lo, hi = sorted(rng.uniform(feature.low, feature.high, 2))
+                bounds[name] = (float(lo), float(hi))
+        max_changes = int(rng.integers(1, 5))
+        result = search(tiny, song, gain=float(rng.uniform(0.5, 15)), vary=allowed, bounds=bounds,
+                        max_changes=max_changes, k=int(rng.integers(1, 6)))
+        check_suggestion(tiny, result, allowed, parse(song), max_changes, bounds)
+        assert result.reached == any(s.reached for s in result.suggestions)
+        if result.reached:
+            assert all(s.reached for s in result.suggestions)
+        else:
+            assert not result.suggestions or "could not be reached" in result.message
+        shown += len(result.suggestions)
+        reached += result.reached
+    assert shown >= 12 and 0 < reached < 12  # the cases exercised both outcomes
