@@ -111,6 +111,7 @@ if result.suggestions:
     st.plotly_chart(before_after_figure(result, predictor.interval_level), width="stretch", key="whatif_chart")
     values, changed = edits_frame(result)
     st.dataframe(values.style.apply(lambda _: changed.map(lambda c: "background-color: #d3f9d8; font-weight: bold"
-                                                          if c else ""), axis=None), width="stretch")
+                                                          if c else ""), axis=None), width="stretch",
+                 height=35 * (len(values) + 1) + 3)  # all 12 characteristics, no inner scrolling
     st.caption("Highlighted: the edits. The interval is wide because 12 audio numbers say little about "
                "popularity: a suggestion moves the model's guess, not the song's fate.")
