@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from virality.features import BY_NAME, FEATURE_NAMES, default_song
 from virality.predict import load_predictor
@@ -201,3 +202,25 @@ def test_random_requests_keep_every_invariant(tiny):
         shown += len(result.suggestions)
         reached += result.reached
     assert shown >= 12 and 0 < reached < 12  # the cases exercised both outcomes
+
+
+class _NoGradients(torch.nn.Module):
+    """A model outside autograd (like a tree ensemble would be): same scores, no gradients."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.inner, self.transform = model, model.transform
+
+    def forward(self, raw):
+        with torch.no_grad():
+            return self.inner(raw).detach()
+
+
+def test_search_works_without_gradients(tiny, typical_song):
+    from virality.predict import Predictor
+
+    blind = Predictor(_NoGradients(tiny.model), tiny.metadata)
+    result = search(blind, typical_song, gain=1, k=3)
+    assert result.reached and result.suggestions
+    check_suggestion(blind, result, PRODUCER_CHOICES, typical_song, 3)
+    assert all(tiny.predict_song(s.song).score >= result.target for s in result.suggestions)

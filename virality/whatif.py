@@ -57,6 +57,7 @@ PRODUCER_CHOICES = ("danceability", "energy", "loudness", "acousticness", "tempo
 MAX_STARTS = 32
 ASCENT_STEPS = 4
 MAX_STEP = 0.3  # quantile units per ascent step and characteristic
+PROBE = 0.05  # quantile units: finite-difference step where the gradient is flat or missing
 OVERSHOOT = 0.3  # points aimed above the target during the ascent (the model is not linear)
 SHRINK_LEVELS = 8  # grid levels per pass when pulling an edit back toward the original
 TIGHTEN_LEVELS = 16  # fractions tried when pulling back one change of a multi-change edit
@@ -269,7 +270,6 @@ def _start_masks(problem: _Problem, rng: np.random.Generator) -> np.ndarray:
 def _ascend(predictor: Predictor, problem: _Problem, masks: np.ndarray) -> np.ndarray:
     """Projected gradient ascent in quantile units → (S, 10) end points."""
     scale = quantile_scale(predictor)
-    cont = list(CONTINUOUS)
     u0 = scale.to_quantile(problem.x0[None])[0]
     u_low = scale.to_quantile(problem.box_low[None])[0]
     u_high = scale.to_quantile(problem.box_high[None])[0]
@@ -282,11 +282,8 @@ def _ascend(predictor: Predictor, problem: _Problem, masks: np.ndarray) -> np.nd
     active = torch.arange(len(masks))
     for _ in range(ASCENT_STEPS):
         # only starts still moving: the others reached the aim or are stuck (flat model, at bounds)
-        part = u[active].requires_grad_(True)
-        raw = base[active].clone()
-        raw[:, cont] = scale.to_raw_torch(part)
-        score = predictor.model(raw)
-        (grad,) = torch.autograd.grad(score.sum(), part)
+        part = u[active]
+        score, grad = _gradient(predictor, scale, base[active], part, mask[active])
         with torch.no_grad():
             grad = grad * mask[active]
             need = (aim - score).clamp(min=0.0)
@@ -299,6 +296,41 @@ def _ascend(predictor: Predictor, problem: _Problem, masks: np.ndarray) -> np.nd
             if not len(active):
                 break
     return u.numpy().astype(float)
+
+
+def _gradient(predictor: Predictor, scale: QuantileScale, base: torch.Tensor, u: torch.Tensor,
+              mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores (n,) and their gradient (n, 10) w.r.t. quantile units at ``u`` (n, 10) for songs
+    ``base`` (n, 12). Rows where autograd gives nothing usable (a flat stretch, a model that is
+    not differentiable) get central differences over their allowed characteristics instead."""
+    cont = list(CONTINUOUS)
+    part = u.clone().requires_grad_(True)
+    raw = base.clone()
+    raw[:, cont] = scale.to_raw_torch(part)
+    try:
+        score = predictor.model(raw)
+        (grad,) = torch.autograd.grad(score.sum(), part)
+    except RuntimeError:  # e.g. a model computed outside autograd
+        with torch.no_grad():
+            score, grad = predictor.model(raw), torch.zeros_like(u)
+    score, grad = score.detach(), torch.nan_to_num(grad * mask)
+    flat = (grad.abs().amax(1) == 0) & (mask.sum(1) > 0)
+    if bool(flat.any()):
+        grad[flat] = _finite_difference(predictor, scale, base[flat], u[flat], mask[flat])
+    return score, grad
+
+
+def _finite_difference(predictor: Predictor, scale: QuantileScale, base: torch.Tensor, u: torch.Tensor,
+                       mask: torch.Tensor) -> torch.Tensor:
+    """(n, 10) central differences of the score over ±``PROBE`` quantile units (allowed columns)."""
+    n, m = u.shape
+    eye = torch.eye(m) * PROBE
+    probes = torch.cat([(u[:, None, :] + eye).reshape(-1, m), (u[:, None, :] - eye).reshape(-1, m)])
+    X = base[:, None, :].expand(n, m, base.shape[1]).reshape(-1, base.shape[1]).repeat(2, 1).clone()
+    with torch.no_grad():
+        X[:, list(CONTINUOUS)] = scale.to_raw_torch(probes.clamp(0.0, 1.0))
+    scores = torch.from_numpy(predictor.raw_scores(X.numpy()).astype(np.float32)).reshape(2, n, m)
+    return (scores[0] - scores[1]) / (2 * PROBE) * mask
 
 
 def _to_songs(predictor: Predictor, problem: _Problem, u: np.ndarray) -> np.ndarray:
