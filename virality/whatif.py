@@ -19,7 +19,7 @@ Steps (all batched, one torch thread is enough):
 4. **Greedy pruning**: a change is undone when the target is still reached without it.
 5. **Pulling back**: each valid edit is scaled back toward the original as far as the target
    is still reached (all its changes together, 2 batched 8-level grids), then, for edits of
-   2 changes, the least-distance point of a 12 × 12 grid over both; for 3+ changes, the
+   2 changes, the least-distance point of a 8 × 8 grid over both; for 3+ changes, the
    single change whose pull-back saves most distance (one 16-level grid).
 6. **Diverse choice and re-scoring**: valid first, then in distribution, then lowest
    distance + ``CHANGE_COST`` per change; each a new idea (a new set of changed
@@ -62,7 +62,7 @@ OVERSHOOT = 0.3  # points aimed above the target during the ascent (the model is
 SHRINK_LEVELS = 8  # grid levels per pass when pulling an edit back toward the original
 TIGHTEN_LEVELS = 16  # fractions tried when pulling back one change of a multi-change edit
 TIGHTEN_ROUNDS = 1
-PAIR_LEVELS = 10  # grid points per characteristic when re-balancing a two-change edit
+PAIR_LEVELS = 8  # grid points per characteristic when re-balancing a two-change edit
 PAIR_REACH = 1.5  # ... up to this multiple of each change's move
 SCORE_MARGIN = 1e-3  # points
 CHANGE_COST = 0.3  # quantile units: one more change must save more distance than this
