@@ -13,18 +13,20 @@ Steps (all batched, one torch thread is enough):
 2. **Projected gradient ascent** in quantile space: each start moves only its own set, by
    the smallest step that would reach the target if the model were linear there
    (capped), projected onto the box (range of real tracks ∩ the user's bounds). Sparsity
-   comes from each start's own small set and from steps 4–5.
+   comes from each start's own small set and from steps 4–5. Where autograd gives a flat or
+   no gradient (a non-differentiable architecture), central differences stand in.
 3. **Discrete repair**: slider steps are applied; key/mode alternatives (all 11 other keys,
    the other mode) are tried on the candidates that fell short and on their own.
 4. **Greedy pruning**: a change is undone when the target is still reached without it.
 5. **Pulling back**: each valid edit is scaled back toward the original as far as the target
-   is still reached (all its changes together, 2 batched 8-level grids), then, for edits of
-   2 changes, the least-distance point of a 8 × 8 grid over both; for 3+ changes, the
-   single change whose pull-back saves most distance (one 16-level grid).
+   is still reached (all its changes together, one batched 16-level grid); then a two-change
+   edit is re-balanced (least-distance valid point of an 8 × 8 grid over both) and, in a
+   3+-change edit, the single change whose pull-back saves most distance is pulled back.
 6. **Diverse choice and re-scoring**: valid first, then in distribution, then lowest
    distance + ``CHANGE_COST`` per change; each a new idea (a new set of changed
-   characteristics, not another's set plus token extras) before any near-repeat. The k chosen are re-scored by ``Predictor.predict_array``: that score and
-   its interval are reported and decide ``reached``; out-of-distribution ones are flagged.
+   characteristics, not another's set plus token extras) before any near-repeat. The k
+   chosen are re-scored by ``Predictor.predict_array``: that score and its interval are
+   reported and decide ``reached``; out-of-distribution ones are flagged.
 
 Untouched characteristics are copied from the original song, bit for bit.
 """
@@ -55,11 +57,12 @@ CONTINUOUS = tuple(i for i, f in enumerate(FEATURES) if not f.is_discrete)
 PRODUCER_CHOICES = ("danceability", "energy", "loudness", "acousticness", "tempo", "duration")
 
 MAX_STARTS = 32
-ASCENT_STEPS = 4
+ASCENT_STEPS = 3
 MAX_STEP = 0.3  # quantile units per ascent step and characteristic
 PROBE = 0.05  # quantile units: finite-difference step where the gradient is flat or missing
 OVERSHOOT = 0.3  # points aimed above the target during the ascent (the model is not linear)
-SHRINK_LEVELS = 8  # grid levels per pass when pulling an edit back toward the original
+SHRINK_LEVELS = 16  # grid levels per pass when pulling an edit back toward the original
+SHRINK_PASSES = 1  # each pass refines the previous one's bracket: t found to 1/LEVELS**PASSES
 TIGHTEN_LEVELS = 16  # fractions tried when pulling back one change of a multi-change edit
 TIGHTEN_ROUNDS = 1
 PAIR_LEVELS = 8  # grid points per characteristic when re-balancing a two-change edit
@@ -409,7 +412,8 @@ def _pull_back(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: n
                moving: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Move each song's ``moving`` continuous characteristics ((n, 10) bool) back toward the
     original by the same fraction t of their edit (in quantile units), as far as the target is
-    still reached. Two batched grid passes over t (8 × 8 levels), so t is found to 1/64."""
+    still reached: ``SHRINK_PASSES`` batched grids of ``SHRINK_LEVELS`` values of t, each
+    refining the last one's bracket."""
     scale = quantile_scale(predictor)
     cont = list(CONTINUOUS)
     u0 = scale.to_quantile(problem.x0[None])[0]
@@ -418,7 +422,7 @@ def _pull_back(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: n
     best_t = np.ones(n)
     best_X, best_scores = X.copy(), scores.copy()
     lo = np.zeros(n)
-    for _ in range(2):
+    for _ in range(SHRINK_PASSES):
         width = (best_t - lo) / SHRINK_LEVELS
         t = lo[:, None] + width[:, None] * np.arange(1, SHRINK_LEVELS + 1)  # (n, L), ends at best_t
         u = u0 + t.reshape(-1)[:, None] * (np.repeat(u1, SHRINK_LEVELS, 0) - u0)
