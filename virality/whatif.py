@@ -67,6 +67,7 @@ TIGHTEN_LEVELS = 16  # fractions tried when pulling back one change of a multi-c
 TIGHTEN_ROUNDS = 1
 PAIR_LEVELS = 8  # grid points per characteristic when re-balancing a two-change edit
 PAIR_REACH = 1.5  # ... up to this multiple of each change's move
+PAIR_SETS_PER_SUGGESTION = 2  # pairs re-balanced: the closest this many × k
 SCORE_MARGIN = 1e-3  # points
 CHANGE_COST = 0.3  # quantile units: one more change must save more distance than this
 MIN_EXTRA = 0.1  # quantile units: a suggestion that adds less than this to another is no new idea
@@ -225,10 +226,11 @@ class _Problem:
     max_changes: int
     keys: list[float]  # allowed key values other than the original
     modes: list[float]
+    k: int  # suggestions wanted
 
 
 def _problem(predictor: Predictor, x0: np.ndarray, target: float, vary: Sequence[str],
-             bounds: Mapping[str, tuple[float | None, float | None]], max_changes: int) -> _Problem:
+             bounds: Mapping[str, tuple[float | None, float | None]], max_changes: int, k: int) -> _Problem:
     scale = quantile_scale(predictor)
     allowed = np.array([n in vary for n in FEATURE_NAMES])
     box_low, box_high = np.array(x0, float), np.array(x0, float)
@@ -249,7 +251,7 @@ def _problem(predictor: Predictor, x0: np.ndarray, target: float, vary: Sequence
         modes = [m for m in (0.0, 1.0) if m != x0[MODE]]
         lo, hi = bounds.get("mode", (None, None))
         modes = [m for m in modes if (lo is None or m >= lo) and (hi is None or m <= hi)]
-    return _Problem(x0, target, allowed, box_low, box_high, max_changes, keys, modes)
+    return _Problem(x0, target, allowed, box_low, box_high, max_changes, keys, modes, k)
 
 
 def _start_masks(problem: _Problem, rng: np.random.Generator) -> np.ndarray:
@@ -283,10 +285,14 @@ def _ascend(predictor: Predictor, problem: _Problem, masks: np.ndarray) -> np.nd
     base = torch.tensor(np.tile(problem.x0, (len(masks), 1)), dtype=torch.float32)
     aim = problem.target + OVERSHOOT
     active = torch.arange(len(masks))
-    for _ in range(ASCENT_STEPS):
+    for step_number in range(ASCENT_STEPS):
         # only starts still moving: the others reached the aim or are stuck (flat model, at bounds)
         part = u[active]
-        score, grad = _gradient(predictor, scale, base[active], part, mask[active])
+        if step_number == 0:  # every start is at the original: one gradient serves them all
+            score, grad = _gradient(predictor, scale, base[:1], part[:1], mask.amax(0, keepdim=True))
+            score, grad = score.expand(len(part)), grad.expand(len(part), -1)
+        else:
+            score, grad = _gradient(predictor, scale, base[active], part, mask[active])
         with torch.no_grad():
             grad = grad * mask[active]
             need = (aim - score).clamp(min=0.0)
@@ -472,7 +478,8 @@ def _tighten(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.
     return X, scores
 
 
-def _pair_grid(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _pair_grid(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray,
+               limit: int) -> tuple[np.ndarray, np.ndarray]:
     """For edits of exactly two continuous changes: one batched grid over both (``PAIR_LEVELS``²
     points from the original up to ``PAIR_REACH`` × each move, in quantile units, inside the
     box); keep the valid point of least distance. Finds the trade between the two that the
@@ -483,9 +490,11 @@ def _pair_grid(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: n
     rows = np.flatnonzero((changed.sum(1) == 2) & (X[:, [KEY, MODE]] == problem.x0[[KEY, MODE]]).all(1))
     if not rows.size:
         return X, scores
-    # one row per pair of characteristics: the grid covers what the pair's other rows would find
+    # one row per pair of characteristics (the grid covers what its other rows would find), and
+    # only the pairs closest now: the others would not be chosen anyway
     _, first = np.unique(changed[rows], axis=0, return_index=True)
     rows = rows[np.sort(first)]
+    rows = rows[np.argsort(_distance(predictor, problem.x0, X[rows]), kind="stable")[:limit]]
     u0 = scale.to_quantile(problem.x0[None])[0]
     u_low = np.minimum(scale.to_quantile(problem.box_low[None])[0], u0)
     u_high = np.maximum(scale.to_quantile(problem.box_high[None])[0], u0)
@@ -530,7 +539,7 @@ def _shrink(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.n
     Xv, sv = _pull_back(predictor, problem, Xv, scores[valid], Xv[:, cont] != problem.x0[cont])
     for _ in range(TIGHTEN_ROUNDS):
         Xv, sv = _tighten(predictor, problem, Xv, sv)
-    Xv, sv = _pair_grid(predictor, problem, Xv, sv)
+    Xv, sv = _pair_grid(predictor, problem, Xv, sv, limit=PAIR_SETS_PER_SUGGESTION * problem.k)
     X, scores = X.copy(), scores.copy()
     X[valid], scores[valid] = Xv, sv
     return X, scores
@@ -619,7 +628,7 @@ def search(predictor: Predictor, song: Mapping[str, float], *, target: float | N
         return result
     # the search aims a hair above the target: float32 sums differ in the last bits between
     # batch sizes, and a suggestion must still reach the target when re-scored on its own
-    problem = _problem(predictor, x0, target + SCORE_MARGIN, vary, bounds, max_changes)
+    problem = _problem(predictor, x0, target + SCORE_MARGIN, vary, bounds, max_changes, k)
     if not problem.allowed.any():
         result.message = "Nothing may change: allow at least one characteristic (or widen its bounds)."
         return result
