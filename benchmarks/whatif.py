@@ -91,12 +91,14 @@ def run_dice(explainer, method: str, song: pd.Series, target: float, permitted: 
 def measure(predictor, x0: np.ndarray, X: np.ndarray, target: float) -> dict:
     """Per-song quality of ≤k suggestions X (n, 12) for the original x0 (12,)."""
     if not len(X):
-        return {"n": 0, "valid": 0, "changes": [], "altered_disallowed": 0, "distance": [], "distinct_sets": 0,
+        return {"n": 0, "valid": 0, "changes": [], "overshoot": [], "altered_disallowed": 0, "distance": [],
+                "distinct_sets": 0,
                 "ood": 0}
     scores = predictor.predict_array(X)["predicted_popularity"].to_numpy()
     changed = ~np.isclose(X, x0, rtol=0, atol=1e-9)
     allowed = np.array([n in PRODUCER_CHOICES for n in FEATURE_NAMES])
     return {"n": len(X), "valid": int((scores >= target).sum()), "changes": changed[:, allowed].sum(1).tolist(),
+            "overshoot": (scores - target)[scores >= target].tolist(),
             "altered_disallowed": int(changed[:, ~allowed].any(1).sum()),
             "distance": _distance(predictor, x0, X).tolist(),
             "distinct_sets": len({tuple(np.flatnonzero(r)) for r in changed}),
@@ -135,6 +137,7 @@ def summarise(rows: list[dict], seconds: list[float]) -> dict:
             "songs_with_k_valid": sum(r["valid"] >= K for r in rows),
             "mean_changes": float(np.mean(changes)) if changes else float("nan"),
             "mean_distance": float(np.mean(distance)) if distance else float("nan"),
+            "mean_overshoot_points": float(np.mean([v for r in rows for v in r["overshoot"]] or [np.nan])),
             "mean_closest_distance": float(np.mean([min(r["distance"]) for r in rows if r["distance"]])),
             "mean_distinct_sets": float(np.mean([r["distinct_sets"] for r in rows])),
             "ood_share": sum(r["ood"] for r in rows) / max(n, 1),
@@ -205,13 +208,15 @@ def markdown(summary: dict, single_ms: float, page_ms: float, grid_mean: float, 
     lines = [f"What-if search on {N_SONGS} real tracks, goal +{GAIN:g} points, k = {K}, allowed: "
              f"{', '.join(PRODUCER_CHOICES)} (range of real tracks); all suggestions re-scored by the predictor.",
              "",
-             "| method | suggestions | valid | songs with 4 valid | changes (mean) | distance (quantile units) "
+             "| method | suggestions | valid | points above target (valid, mean) | songs with 4 valid | changes (mean) "
+             "| distance (quantile units) "
              "| closest of the 4 "
              "| distinct change sets of 4 | out of distribution | altered a disallowed characteristic "
              "| median time per song | time vs DiCE random |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, s in summary.items():
-        lines.append(f"| {name} | {s['suggestions']} | {s['valid_share']:.0%} | {s['songs_with_k_valid']}/{N_SONGS} | "
+        lines.append(f"| {name} | {s['suggestions']} | {s['valid_share']:.0%} | {s['mean_overshoot_points']:.2f} | "
+                     f"{s['songs_with_k_valid']}/{N_SONGS} | "
                      f"{s['mean_changes']:.2f} | {s['mean_distance']:.3f} | {s['mean_closest_distance']:.3f} | "
                      f"{s['mean_distinct_sets']:.2f} | "
                      f"{s['ood_share']:.0%} | {s['altered_disallowed_share']:.0%} | "

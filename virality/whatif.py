@@ -19,9 +19,10 @@ Steps (all batched, one torch thread is enough):
    the other mode) are tried on the candidates that fell short and on their own.
 4. **Greedy pruning**: a change is undone when the target is still reached without it.
 5. **Pulling back**: each valid edit is scaled back toward the original as far as the target
-   is still reached (all its changes together, one batched 16-level grid); then a two-change
-   edit is re-balanced (least-distance valid point of an 8 × 8 grid over both) and, in a
-   3+-change edit, the single change whose pull-back saves most distance is pulled back.
+   is still reached (all its changes together: two batched 8-level grids, the second
+   refining the first); then a two-change edit is re-balanced (least-distance valid point of
+   an 8 × 8 grid over both) and, in a 3+-change edit, the single change whose pull-back saves
+   most distance is pulled back.
 6. **Diverse choice and re-scoring**: valid first, then in distribution, then lowest
    distance + ``CHANGE_COST`` per change; each a new idea (a new set of changed
    characteristics, not another's set plus token extras) before any near-repeat. The k
@@ -61,8 +62,8 @@ ASCENT_STEPS = 3
 MAX_STEP = 0.3  # quantile units per ascent step and characteristic
 PROBE = 0.05  # quantile units: finite-difference step where the gradient is flat or missing
 OVERSHOOT = 0.3  # points aimed above the target during the ascent (the model is not linear)
-SHRINK_LEVELS = 16  # grid levels per pass when pulling an edit back toward the original
-SHRINK_PASSES = 1  # each pass refines the previous one's bracket: t found to 1/LEVELS**PASSES
+SHRINK_LEVELS = 8  # grid levels per pass when pulling an edit back toward the original
+SHRINK_PASSES = 2  # each pass refines the previous one's bracket: t found to 1/LEVELS**PASSES
 TIGHTEN_LEVELS = 16  # fractions tried when pulling back one change of a multi-change edit
 TIGHTEN_ROUNDS = 1
 PAIR_LEVELS = 8  # grid points per characteristic when re-balancing a two-change edit
