@@ -16,8 +16,9 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-$(VENV)/.bench: $(VENV)/.dev requirements-bench.txt
+$(VENV)/.bench: $(VENV)/.dev requirements-bench.txt requirements-bench-nodeps.txt
 	$(PY) -m pip install --quiet -r requirements-bench.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-bench-nodeps.txt
 	touch $@
 
 run: $(VENV)/.runtime
