@@ -12,6 +12,7 @@ class TrainConfig:
     test_fraction: float = 0.15  # tracks never seen in training: the reported metrics
     arch: str = "mlp_ensemble"  # key of virality.models.ARCHITECTURES
     arch_kwargs: dict = field(default_factory=lambda: {"hidden": (32, 32), "n_members": 8, "dropout": 0.2})
+    n_pairs: int = 4  # additive network only: interaction pairs kept by the FAST-style screen
     n_quantiles: int = 101  # knots of the quantile-to-normal input transform
     lr: float = 3e-4  # AdamW learning rate
     weight_decay: float = 1e-2  # AdamW decoupled weight decay
