@@ -48,11 +48,12 @@ NEURAL_GRIDS: dict[str, list[dict]] = {
     ],
     "additive": [
         {"arch_kwargs": {"n_members": 4, "dropout": 0.1}, "lr": 1e-3, "weight_decay": 0.05, "n_pairs": 4},
-        {"arch_kwargs": {"n_members": 4, "dropout": 0.1}, "lr": 1e-3, "weight_decay": 0.05, "n_pairs": 0},
+        {"arch_kwargs": {"hidden": (8, 8), "pair_hidden": (8, 8), "n_members": 4, "dropout": 0.1}, "lr": 3e-4,
+         "weight_decay": 0.05, "n_pairs": 4},
     ],
     "tabm": [
         {"arch_kwargs": {"d_embed": 8, "hidden": (64, 64), "dropout": 0.2}, "lr": 3e-4},
-        {"arch_kwargs": {"d_embed": 4, "hidden": (32, 32), "dropout": 0.2}, "lr": 3e-4},
+        {"arch_kwargs": {"d_embed": 8, "hidden": (64, 64), "dropout": 0.3}, "lr": 3e-4},
     ],
 }
 QUICK_OVERRIDES = {"max_epochs": 4, "patience": 2}
@@ -98,7 +99,7 @@ def run_forest(fold: Fold) -> tuple[np.ndarray, dict]:
 
     best = None
     for leaf in (5, 20, 50):
-        forest = RandomForestRegressor(n_estimators=30 if fold.quick else 300, min_samples_leaf=leaf,
+        forest = RandomForestRegressor(n_estimators=30 if fold.quick else 200, min_samples_leaf=leaf,
                                        max_features=0.33, oob_score=True, n_jobs=1, random_state=fold.seed)
         forest.fit(fold.X_train, fold.y_train)
         oob_rmse = float(np.sqrt(np.mean((forest.oob_prediction_ - fold.y_train) ** 2)))

@@ -20,7 +20,7 @@ class TrainConfig:
     max_epochs: int = 300
     patience: int = 30  # epochs without validation improvement before stopping
     interval_level: float = 0.8  # coverage of the prediction interval
-    threads: int = 2  # torch CPU threads while training (the machines have 2 cores)
+    threads: int = 1  # torch CPU threads while training: these nets are tiny, a 2nd thread only adds contention
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -31,3 +31,20 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> TrainConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+# Per-architecture recipes (what `python -m virality train --arch NAME` uses). They are the
+# first configuration of each network's search in benchmarks/models.py NEURAL_GRIDS.
+PRESETS: dict[str, dict] = {
+    "mlp_ensemble": {},
+    "additive": {"arch_kwargs": {"hidden": (16, 16), "pair_hidden": (16, 16), "n_members": 4, "dropout": 0.1},
+                 "lr": 1e-3, "weight_decay": 0.05, "n_pairs": 4},
+    "tabm": {"arch_kwargs": {"d_embed": 8, "hidden": (64, 64), "n_members": 8, "dropout": 0.2}, "lr": 3e-4},
+}
+
+
+def preset(arch: str, **overrides) -> TrainConfig:
+    """``TrainConfig`` for architecture ``arch`` with its preset, then ``overrides``."""
+    if arch not in PRESETS:
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(PRESETS)}")
+    return TrainConfig(**{"arch": arch, **PRESETS[arch], **overrides})

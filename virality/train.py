@@ -28,8 +28,18 @@ def fit_model(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val
     """Fit a ``ViralityModel`` with early stopping on the validation RMSE.
 
     ``X_*``: (n, 12) raw characteristics; ``y_*``: (n,) popularity. Returns the model at
-    its best validation epoch (in eval mode) and a history dict.
+    its best validation epoch (in eval mode) and a history dict. Runs on ``config.threads``
+    torch threads (restored afterwards).
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _fit(X_train, y_train, X_val, y_val, config, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(X_train, y_train, X_val, y_val, config: TrainConfig, progress: bool) -> tuple[ViralityModel, dict]:
     arch_kwargs = dict(config.arch_kwargs)
     if config.arch == "additive" and "pairs" not in arch_kwargs:
         arch_kwargs["pairs"] = select_pairs(X_train, y_train, X_val, y_val, config, progress)

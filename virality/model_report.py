@@ -1,0 +1,73 @@
+"""The committed benchmark results as tables for the Model page and the model card.
+
+Reads ``benchmarks/results/models.json`` (written by ``python -m benchmarks.models``): no
+data set needed, no rows of it stored there (only metrics, counts and per-decile summaries).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+RESULTS_FILE = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "models.json"
+METRIC_LABELS = {"r2": "R²", "rmse": "RMSE", "mae": "MAE", "spearman": "Spearman"}
+
+
+class NoResults(FileNotFoundError):
+    """The benchmark has not been run (or its results file is missing)."""
+
+
+def load_results(path: str | Path | None = None) -> dict:
+    """The benchmark's JSON (default ``RESULTS_FILE``); ``NoResults`` when it is missing."""
+    path = Path(path or RESULTS_FILE)
+    if not path.is_file():
+        raise NoResults(f"no benchmark results at {path}: run `python -m benchmarks.models --data PATH`")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def benchmark_table(results: dict) -> pd.DataFrame:
+    """One row per candidate, best RMSE first: ``model``, then per metric ``<m>`` (mean) and
+    ``<m> ±`` (std over folds × seeds), ``coverage`` (80 % interval, networks only)."""
+    rows = []
+    for name, entry in results["candidates"].items():
+        row = {"model": name}
+        for key, label in METRIC_LABELS.items():
+            row[label], row[f"{label} ±"] = entry[key]["mean"], entry[key]["std"]
+        row["80 % coverage"] = entry["coverage"]["mean"] if "coverage" in entry else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("RMSE", ignore_index=True)
+
+
+def paired_table(results: dict) -> pd.DataFrame:
+    """Network − baseline RMSE per (seed, fold): ``comparison``, ``mean``, ``std``, ``se``, ``wins``, ``n``."""
+    return pd.DataFrame([{"comparison": k, **v} for k, v in results["paired"].items()])
+
+
+def heldout_bins(results: dict, name: str) -> pd.DataFrame:
+    """Per decile of held-out predicted score: mean predicted, mean / 10th / 90th pct actual."""
+    return pd.DataFrame(results["candidates"][name]["heldout_histogram"]["binned"])
+
+
+def heldout_histogram(results: dict, name: str) -> pd.DataFrame:
+    """Counts of held-out (predicted bin, actual bin) pairs: columns ``predicted``, ``actual``
+    (bin centres, points) and ``count`` (over all seeds)."""
+    hist = results["candidates"][name]["heldout_histogram"]
+    edges = np.asarray(hist["edges"])
+    centres = (edges[:-1] + edges[1:]) / 2
+    counts = np.asarray(hist["counts"])
+    p, a = np.meshgrid(centres, centres, indexing="ij")
+    return pd.DataFrame({"predicted": p.ravel(), "actual": a.ravel(), "count": counts.ravel()})
+
+
+def coverage_table(results: dict, name: str) -> pd.DataFrame:
+    """The network's held-out 80 % interval coverage per decile of predicted score."""
+    cov = results["candidates"][name]["coverage"]
+    return pd.DataFrame({"decile": np.arange(1, 11), "coverage": cov["by_decile_mean"],
+                         "std": cov["by_decile_std"]})
+
+
+def shipped_name(metadata: dict) -> str:
+    return metadata["model"]["arch"]
