@@ -125,7 +125,7 @@ def test_model_benchmark_runs_end_to_end_quickly(tmp_path):
     assert bench.main(["--data", str(csv), "--quick", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "models.json").read_text())
     assert set(result["candidates"]) == {"mean", "ridge", "random_forest", "lightgbm", *ARCHITECTURES}
-    for name, entry in result["candidates"].items():
+    for entry in result["candidates"].values():
         assert {"r2", "rmse", "mae", "spearman"} <= set(entry)
         assert sum(map(sum, entry["heldout_histogram"]["counts"])) == 160  # every track scored once
     assert result["meta"]["best_network"] in ARCHITECTURES
