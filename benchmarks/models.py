@@ -52,8 +52,16 @@ NEURAL_GRIDS: dict[str, list[dict]] = {
          "weight_decay": 0.05, "n_pairs": 4},
     ],
     "tabm": [
-        {"arch_kwargs": {"d_embed": 8, "hidden": (64, 64), "dropout": 0.2}, "lr": 3e-4},
         {"arch_kwargs": {"d_embed": 8, "hidden": (64, 64), "dropout": 0.3}, "lr": 3e-4},
+        {"arch_kwargs": {"d_embed": 8, "hidden": (64, 64), "dropout": 0.2}, "lr": 3e-4},
+    ],
+    # the MLP ensemble and TabM trained together as one ensemble; one configuration: each
+    # part's most frequent inner-validation choice in the runs above
+    "blend": [
+        {"arch_kwargs": {"parts": [
+            {"arch": "mlp_ensemble", "arch_kwargs": {"hidden": (32, 32), "n_members": 8, "dropout": 0.2}},
+            {"arch": "tabm", "arch_kwargs": {"d_embed": 8, "hidden": (64, 64), "n_members": 8, "dropout": 0.3}}]},
+         "lr": 3e-4},
     ],
 }
 QUICK_OVERRIDES = {"max_epochs": 4, "patience": 2}
@@ -155,33 +163,51 @@ BASELINES = {"mean": run_mean, "ridge": run_ridge, "random_forest": run_forest, 
 
 
 def evaluate(X: np.ndarray, y: np.ndarray, ids: np.ndarray, seeds: list[int], n_folds: int, quick: bool,
-             candidates: list[str]) -> dict:
-    """Run every candidate on every (seed, fold); returns per-candidate per-fold records and
-    pooled held-out predictions per seed (kept in memory only, summarised before saving)."""
+             candidates: list[str], jobs: int = 1) -> dict:
+    """Run every candidate on every (seed, fold), ``jobs`` folds at a time; returns
+    per-candidate per-fold records and pooled held-out predictions per seed (kept in memory
+    only, summarised before saving)."""
+    tasks = [(seed, k, train, test) for seed in seeds for k, (train, test) in enumerate(group_kfold(ids, n_folds, seed))]
+    if jobs > 1:
+        from joblib import Parallel, delayed
+
+        outputs = Parallel(n_jobs=jobs)(delayed(_run_fold)(X, y, ids, t, quick, candidates) for t in tasks)
+    else:
+        outputs = [_run_fold(X, y, ids, t, quick, candidates) for t in tasks]
     records = {name: [] for name in candidates}
     pooled = {name: {s: np.zeros(len(y)) for s in seeds} for name in candidates}
     bounds = {name: {s: np.zeros((2, len(y))) for s in seeds} for name in candidates if name in NEURAL_GRIDS}
-    for seed in seeds:
-        for k, (train, test) in enumerate(group_kfold(ids, n_folds, seed)):
-            fold = Fold(X[train], y[train], ids[train], X[test], y[test], seed, quick)
-            for name in candidates:
-                started = time.perf_counter()
-                if name in NEURAL_GRIDS:
-                    raw, chosen, interval = run_network(name, fold)
-                else:
-                    raw, chosen = BASELINES[name](fold)
-                pred = np.clip(raw, 0, 100)
-                record = {"seed": seed, "fold": k, "seconds": time.perf_counter() - started, "chosen": chosen,
-                          **regression_metrics(fold.y_test, pred)}
-                if name in NEURAL_GRIDS:
-                    low, high = interval_bounds(interval, pred)
-                    record["coverage"] = coverage(fold.y_test, low, high)
-                    bounds[name][seed][:, test] = low, high
-                records[name].append(record)
-                pooled[name][seed][test] = pred
-                print(f"seed {seed} fold {k} {name:>14}: rmse {record['rmse']:.3f}  ({record['seconds']:.1f} s)",
-                      flush=True)
+    for (seed, _, _, test), fold_out in zip(tasks, outputs):
+        for name, (record, pred, low_high) in fold_out.items():
+            records[name].append(record)
+            pooled[name][seed][test] = pred
+            if low_high is not None:
+                bounds[name][seed][:, test] = low_high
     return {"records": records, "pooled": pooled, "bounds": bounds}
+
+
+def _run_fold(X, y, ids, task, quick: bool, candidates: list[str]) -> dict:
+    """One outer fold, every candidate: name → (record, clipped test predictions, (low, high) or None)."""
+    seed, k, train, test = task
+    torch.set_num_threads(1)
+    fold = Fold(X[train], y[train], ids[train], X[test], y[test], seed, quick)
+    out = {}
+    for name in candidates:
+        started = time.perf_counter()
+        if name in NEURAL_GRIDS:
+            raw, chosen, interval = run_network(name, fold)
+        else:
+            raw, chosen = BASELINES[name](fold)
+        pred = np.clip(raw, 0, 100)
+        record = {"seed": seed, "fold": k, "seconds": time.perf_counter() - started, "chosen": chosen,
+                  **regression_metrics(fold.y_test, pred)}
+        low_high = None
+        if name in NEURAL_GRIDS:
+            low_high = np.stack(interval_bounds(interval, pred))
+            record["coverage"] = coverage(fold.y_test, *low_high)
+        out[name] = (record, pred, low_high)
+        print(f"seed {seed} fold {k} {name:>14}: rmse {record['rmse']:.3f}  ({record['seconds']:.1f} s)", flush=True)
+    return out
 
 
 def summarise(y: np.ndarray, run: dict) -> dict:
@@ -271,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--out", default=str(RESULTS), help="folder for models.{md,json}")
     p.add_argument("--only", nargs="*", help="run only these candidates")
+    p.add_argument("--jobs", type=int, default=2, help="folds run in parallel processes (default 2: the 2 cores)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     tracks = load_tracks(args.data).tracks
@@ -282,11 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     ids = tracks[ID_COLUMN].to_numpy()
     candidates = args.only or [*BASELINES, *NEURAL_GRIDS]
     started = time.perf_counter()
-    run = evaluate(X, y, ids, seeds, n_folds, args.quick, candidates)
+    run = evaluate(X, y, ids, seeds, n_folds, args.quick, candidates, 1 if args.quick else args.jobs)
     summary = summarise(y, run)
     paired = paired_differences(run["records"])
     meta = {"folds": n_folds, "seeds": seeds, "tracks": len(tracks), "quick": args.quick,
-            "data_sha256": file_sha256(args.data), "grids": NEURAL_GRIDS, "inner_val": INNER_VAL,
+            "data_sha256": file_sha256(args.data), "jobs": 1 if args.quick else args.jobs, "grids": NEURAL_GRIDS, "inner_val": INNER_VAL,
             "command": "python -m benchmarks.models --data PATH" + (" --quick" if args.quick else ""),
             "best_network": best_network(summary) if any(n in NEURAL_GRIDS for n in summary) else None,
             "total_seconds": round(time.perf_counter() - started, 1)}

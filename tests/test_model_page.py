@@ -8,12 +8,19 @@ from streamlit.testing.v1 import AppTest
 from virality import additive, model_report
 from virality.features import FEATURE_NAMES
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "5_Model.py")
+ROOT = Path(__file__).resolve().parent.parent
+APP, PAGE = str(ROOT / "app.py"), "pages/5_Model.py"
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page(PAGE).run()
+    return at
 
 
 @pytest.fixture(scope="module")
 def page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page()
     assert not at.exception
     return at
 
@@ -38,7 +45,7 @@ def test_page_draws_a_shape_and_a_sentence_per_characteristic(page):
 
 def test_page_without_benchmark_results_says_how_to_make_them(monkeypatch, tmp_path):
     monkeypatch.setattr(model_report, "RESULTS_FILE", tmp_path / "missing.json")
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page()
     assert not at.exception
     assert any("python -m benchmarks.models" in w.value for w in at.warning)
 

@@ -23,6 +23,8 @@ SMALL_KWARGS = {
     "additive": {"hidden": (8, 8), "pair_hidden": (8, 8), "n_members": 1, "dropout": 0.0},
     "tabm": {"d_embed": 4, "hidden": (32, 32), "n_members": 2, "dropout": 0.0},
 }
+SMALL_KWARGS["blend"] = {"parts": [{"arch": "mlp_ensemble", "arch_kwargs": SMALL_KWARGS["mlp_ensemble"]},
+                                   {"arch": "tabm", "arch_kwargs": SMALL_KWARGS["tabm"]}]}
 
 
 def truth(X: np.ndarray) -> np.ndarray:
@@ -88,6 +90,7 @@ def test_gradients_reach_the_raw_characteristics(arch):
     X, y, _ = synthetic_xy(50, seed=3)
     kwargs = dict(SMALL_KWARGS[arch], **({"pairs": [[DANCE, ENERGY]]} if arch == "additive" else {}))
     model = ViralityModel(Preprocessing.fit(X, y), arch, kwargs)
+    assert model.backbone.member_outputs(model.transform(torch.tensor(X[:4], dtype=torch.float32))).shape[1] == 4
     raw = torch.tensor(X[:4], dtype=torch.float32, requires_grad=True)
     model(raw).sum().backward()
     assert raw.grad.shape == (4, 12) and torch.all(torch.isfinite(raw.grad))
@@ -113,8 +116,9 @@ def test_score_interval_covers_about_80_percent_in_every_decile():
     assert np.all(low <= score[3000:]) and np.all(score[3000:] <= high)
     by_decile = coverage_by_decile(score[3000:], y[3000:], low, high)
     assert max(abs(c - 0.8) for c in by_decile) < 0.06, by_decile
-    # a fixed half-width would not: its low deciles over-cover
-    assert interval["upper"][1] > 1 > interval["lower"][1]
+    # a fixed half-width would not: the interval must widen as the spread grows
+    (low_20, low_80), (high_20, high_80) = interval_bounds(interval, np.array([20.0, 80.0]))
+    assert high_80 - low_80 > 1.5 * (high_20 - low_20)
 
 
 def test_model_benchmark_runs_end_to_end_quickly(tmp_path):

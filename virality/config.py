@@ -10,8 +10,12 @@ class TrainConfig:
     seed: int = 0  # seeds the split, the weight init and the batch order
     val_fraction: float = 0.15  # tracks for early stopping and the conformal interval
     test_fraction: float = 0.15  # tracks never seen in training: the reported metrics
-    arch: str = "mlp_ensemble"  # key of virality.models.ARCHITECTURES
-    arch_kwargs: dict = field(default_factory=lambda: {"hidden": (32, 32), "n_members": 8, "dropout": 0.2})
+    # key of virality.models.ARCHITECTURES. Shipped: the MLP ensemble and TabM trained together
+    # as one 16-member ensemble, the best network on grouped-CV RMSE (benchmarks/results/models.md)
+    arch: str = "blend"
+    arch_kwargs: dict = field(default_factory=lambda: {"parts": [
+        {"arch": "mlp_ensemble", "arch_kwargs": {"hidden": (32, 32), "n_members": 8, "dropout": 0.2}},
+        {"arch": "tabm", "arch_kwargs": {"d_embed": 8, "hidden": (64, 64), "n_members": 8, "dropout": 0.3}}]})
     n_pairs: int = 4  # additive network only: interaction pairs kept by the FAST-style screen
     n_quantiles: int = 101  # knots of the quantile-to-normal input transform
     lr: float = 3e-4  # AdamW learning rate
@@ -36,10 +40,14 @@ class TrainConfig:
 # Per-architecture recipes (what `python -m virality train --arch NAME` uses). They are the
 # first configuration of each network's search in benchmarks/models.py NEURAL_GRIDS.
 PRESETS: dict[str, dict] = {
-    "mlp_ensemble": {},
+    "mlp_ensemble": {"arch_kwargs": {"hidden": (32, 32), "n_members": 8, "dropout": 0.2}},
     "additive": {"arch_kwargs": {"hidden": (16, 16), "pair_hidden": (16, 16), "n_members": 4, "dropout": 0.1},
                  "lr": 1e-3, "weight_decay": 0.05, "n_pairs": 4},
-    "tabm": {"arch_kwargs": {"d_embed": 8, "hidden": (64, 64), "n_members": 8, "dropout": 0.2}, "lr": 3e-4},
+    "tabm": {"arch_kwargs": {"d_embed": 8, "hidden": (64, 64), "n_members": 8, "dropout": 0.3}, "lr": 3e-4},
+    "blend": {"arch_kwargs": {"parts": [
+        {"arch": "mlp_ensemble", "arch_kwargs": {"hidden": (32, 32), "n_members": 8, "dropout": 0.2}},
+        {"arch": "tabm", "arch_kwargs": {"d_embed": 8, "hidden": (64, 64), "n_members": 8, "dropout": 0.3}}]},
+        "lr": 3e-4},
 }
 
 

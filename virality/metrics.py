@@ -49,36 +49,44 @@ def coverage(y_true: np.ndarray, low: np.ndarray, high: np.ndarray) -> float:
     return float(np.mean((y_true >= low) & (y_true <= high)))
 
 
-def fit_score_interval(score: np.ndarray, y_true: np.ndarray, level: float) -> dict:
-    """An interval whose ends follow the score: lines ``low = a + b·score`` and
-    ``high = c + d·score`` fitted by linear quantile regression of held-out popularity on the
-    model's held-out score, at the ``(1 - level)/2`` and ``(1 + level)/2`` quantiles.
+def fit_score_interval(score: np.ndarray, y_true: np.ndarray, level: float, degree: int = 2) -> dict:
+    """An interval whose ends follow the score: ``low = Σ a_k·(score/100)^k`` and
+    ``high = Σ b_k·(score/100)^k`` (k = 0…``degree``), fitted by quantile regression of
+    held-out popularity on the model's held-out score at the ``(1 - level)/2`` and
+    ``(1 + level)/2`` quantiles.
 
     ``score``, ``y_true``: (n,) points on tracks the model did not train on. A fixed
-    ±half-width over-covers mid scores and under-covers the ends (popularity piles up at 0
-    and tops out near 90); lines in the score keep coverage close to ``level`` in every
-    decile of predicted score. Returns a JSON-ready dict read by ``interval_bounds``.
+    ±half-width over-covers some scores and under-covers others: popularity piles up at 0
+    and tops out near 90, so the spread of real popularity is largest for middling scores
+    (hence a curve, not a line). Returns a JSON-ready dict read by ``interval_bounds``.
     """
     from sklearn.linear_model import QuantileRegressor
 
     score, y_true = np.asarray(score, float), np.asarray(y_true, float)
-    lines = {}
+    design = _powers(score, degree)[:, 1:]
+    curves = {}
     for side, q in (("lower", (1 - level) / 2), ("upper", (1 + level) / 2)):
-        fit = QuantileRegressor(quantile=q, alpha=0.0, solver="highs").fit(score[:, None], y_true)
-        lines[side] = [float(fit.intercept_), float(fit.coef_[0])]
-    low, high = interval_bounds({"lower": lines["lower"], "upper": lines["upper"]}, score)
-    return {"method": "score_linear_quantile_regression", "level": level, **lines,
+        fit = QuantileRegressor(quantile=q, alpha=0.0, solver="highs").fit(design, y_true)
+        curves[side] = [float(fit.intercept_), *map(float, fit.coef_)]
+    low, high = interval_bounds(curves, score)
+    return {"method": "score_polynomial_quantile_regression", "level": level, "degree": degree, **curves,
             "half_width": float(np.mean(high - low) / 2), "calibration_coverage": coverage(y_true, low, high)}
+
+
+def _powers(score: np.ndarray, degree: int) -> np.ndarray:
+    """(n,) points → (n, degree + 1) columns (score/100)^0 … (score/100)^degree."""
+    return (np.asarray(score, float)[:, None] / 100.0) ** np.arange(degree + 1)
 
 
 def interval_bounds(interval: dict, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(n,) clipped scores → (low, high), each (n,) in 0–100 with low ≤ score ≤ high.
 
-    Reads ``fit_score_interval``'s lines, or a symmetric ``half_width`` for older bundles."""
+    Reads ``fit_score_interval``'s curves, or a symmetric ``half_width`` for older bundles."""
     score = np.asarray(score, float)
     if "lower" in interval:
-        low = interval["lower"][0] + interval["lower"][1] * score
-        high = interval["upper"][0] + interval["upper"][1] * score
+        lower, upper = np.asarray(interval["lower"]), np.asarray(interval["upper"])
+        low = _powers(score, len(lower) - 1) @ lower
+        high = _powers(score, len(upper) - 1) @ upper
     else:
         low, high = score - interval["half_width"], score + interval["half_width"]
     return np.clip(np.minimum(low, score), 0, 100), np.clip(np.maximum(high, score), 0, 100)

@@ -71,3 +71,26 @@ def coverage_table(results: dict, name: str) -> pd.DataFrame:
 
 def shipped_name(metadata: dict) -> str:
     return metadata["model"]["arch"]
+
+
+def duplicate_summary(path: str | Path) -> dict:
+    """How the data set repeats tracks: rows, distinct tracks, tracks in several rows, the
+    most rows of one track, tracks whose popularity differs between their rows."""
+    import pandas as pd
+
+    from virality.data import ID_COLUMN, TARGET, read_csv_file
+
+    frame = read_csv_file(path)
+    groups = pd.to_numeric(frame[TARGET], errors="coerce").groupby(frame[ID_COLUMN])
+    sizes = groups.size()
+    return {"rows": len(frame), "tracks": int(groups.ngroups), "repeated_tracks": int((sizes > 1).sum()),
+            "most_rows_of_one_track": int(sizes.max()),
+            "tracks_with_differing_popularity": int((groups.nunique() > 1).sum())}
+
+
+if __name__ == "__main__":  # python -m virality.model_report --data PATH: the model card's data figures
+    import argparse
+
+    parser = argparse.ArgumentParser(description="the data set's duplicates, as quoted in MODEL_CARD.md")
+    parser.add_argument("--data", required=True)
+    print(json.dumps(duplicate_summary(parser.parse_args().data), indent=1))

@@ -252,8 +252,27 @@ class TabMNetwork(nn.Module):
         return self.member_outputs(x).mean(0)
 
 
+class Blend(nn.Module):
+    """Several backbones trained together as one ensemble, outputs averaged.
+
+    ``parts``: ``[{"arch": name, "arch_kwargs": {...}}, …]``. ``member_outputs`` stacks every
+    part's members, so each member is trained on its own loss; the output is the mean over
+    parts of each part's mean. Input (n, d_in) → (n,) standardised.
+    """
+
+    def __init__(self, d_in: int, parts: list[dict]):
+        super().__init__()
+        self.parts = nn.ModuleList([ARCHITECTURES[p["arch"]](d_in=d_in, **p.get("arch_kwargs", {})) for p in parts])
+
+    def member_outputs(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([part.member_outputs(x) for part in self.parts], dim=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([part(x) for part in self.parts], dim=0).mean(0)
+
+
 ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp_ensemble": MLPEnsemble, "additive": AdditiveNetwork,
-                                             "tabm": TabMNetwork}
+                                             "tabm": TabMNetwork, "blend": Blend}
 
 
 def rank_pairs(z: np.ndarray, residual: np.ndarray, n_pairs: int, n_bins: int = 5, min_count: int = 10) -> list:
