@@ -31,6 +31,11 @@ if results is not None:
                  | {"80 % coverage": st.column_config.NumberColumn(format="percent")})
     st.markdown("Network minus baseline RMSE, paired by fold (negative: the network is better):")
     st.dataframe(model_report.paired_table(results), hide_index=True, width="stretch")
+    if shipped != "additive" and {"additive", shipped} <= set(results["records"]):
+        gap = model_report.paired_difference(results, "additive", shipped)
+        st.caption(f"The additive network (drawn below) is {gap['mean']:+.2f} ± {gap['se']:.2f} RMSE points "
+                   f"against the shipped {shipped} (better in {gap['a_better']} of {gap['n']} folds), so the "
+                   "better scorer ships and the additive one explains.")
 
     if shipped in results["candidates"]:
         left, right = st.columns(2, gap="large")
