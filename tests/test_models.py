@@ -156,3 +156,17 @@ def test_tuning_never_sees_the_test_fold(monkeypatch):
     for (_, test), used in zip(group_kfold(ids, 3, 0), seen[::len(bench.NEURAL_GRIDS["mlp_ensemble"])]):
         test_rows = {tuple(r) for r in X[test]}
         assert not test_rows & {tuple(r) for r in used}
+
+
+def test_presets_and_the_shipped_default_are_known_architectures():
+    from virality.config import PRESETS, preset
+
+    assert TrainConfig().arch in ARCHITECTURES and set(PRESETS) <= set(ARCHITECTURES)
+    assert preset("tabm", seed=3).arch == "tabm" and preset("tabm", seed=3).seed == 3
+    with pytest.raises(ValueError, match="unknown architecture"):
+        preset("transformer")
+
+
+def test_bundles_with_a_fixed_half_width_still_give_symmetric_intervals():
+    low, high = interval_bounds({"half_width": 10.0}, np.array([5.0, 50.0, 95.0]))
+    assert list(low) == [0.0, 40.0, 85.0] and list(high) == [15.0, 60.0, 100.0]
