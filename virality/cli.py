@@ -96,7 +96,7 @@ def _train(args: argparse.Namespace) -> int:
     for name, values in metrics.items():
         print(f"  {name:15s} " + "  ".join(f"{k} {v:7.3f}" for k, v in values.items()))
     interval = metadata["interval"]
-    print(f"  {interval['level']:.0%} interval ±{interval['half_width']:.1f} points, "
+    print(f"  {interval['level']:.0%} interval ±{interval['half_width']:.1f} points on average, "
           f"held-out coverage {interval['test_coverage']:.1%}")
     print(f"saved to {args.out}")
     return 0
