@@ -44,7 +44,8 @@ def synthetic_tracks(n_tracks: int = 400, seed: int = 0, duplicates: int = 100) 
     return pd.concat([frame, dup], ignore_index=True)[columns]
 
 
-TINY_CONFIG = dict(max_epochs=40, patience=10, arch_kwargs={"hidden": (16, 16), "n_members": 2, "dropout": 0.0},
+TINY_CONFIG = dict(arch="mlp_ensemble", max_epochs=40, patience=10,
+                   arch_kwargs={"hidden": (16, 16), "n_members": 2, "dropout": 0.0},
                    lr=3e-3, threads=1)
 
 

@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="tracks CSV (e.g. ../shared/data/tiktok_tracks.csv)")
     p.add_argument("--out", default=str(ARTIFACTS_DIR), help="output folder (default: artifacts/)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--arch", default=None, help="network (default: the shipped one); e.g. additive, tabm")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("score", help="score every row of a CSV of tracks")
@@ -84,17 +85,18 @@ def _delegate(module: str):
 
 
 def _train(args: argparse.Namespace) -> int:
-    from virality.config import TrainConfig
+    from virality.config import TrainConfig, preset
     from virality.train import train
 
-    metadata = train(args.data, args.out, TrainConfig(seed=args.seed), progress=not args.quiet)
+    config = preset(args.arch, seed=args.seed) if args.arch else TrainConfig(seed=args.seed)
+    metadata = train(args.data, args.out, config, progress=not args.quiet)
     metrics = metadata["metrics"]
     print(f"trained on {metadata['data']['train_tracks']} tracks in {metadata['train_seconds']:.0f} s; "
           f"held-out ({metadata['data']['test_tracks']} tracks):")
     for name, values in metrics.items():
         print(f"  {name:15s} " + "  ".join(f"{k} {v:7.3f}" for k, v in values.items()))
     interval = metadata["interval"]
-    print(f"  {interval['level']:.0%} interval ±{interval['half_width']:.1f} points, "
+    print(f"  {interval['level']:.0%} interval ±{interval['half_width']:.1f} points on average, "
           f"held-out coverage {interval['test_coverage']:.1%}")
     print(f"saved to {args.out}")
     return 0

@@ -10,8 +10,13 @@ class TrainConfig:
     seed: int = 0  # seeds the split, the weight init and the batch order
     val_fraction: float = 0.15  # tracks for early stopping and the conformal interval
     test_fraction: float = 0.15  # tracks never seen in training: the reported metrics
-    arch: str = "mlp_ensemble"  # key of virality.models.ARCHITECTURES
-    arch_kwargs: dict = field(default_factory=lambda: {"hidden": (32, 32), "n_members": 8, "dropout": 0.2})
+    # key of virality.models.ARCHITECTURES. Shipped: the MLP ensemble and TabM trained together
+    # as one 16-member ensemble, the best network on grouped-CV RMSE (benchmarks/results/models.md)
+    arch: str = "blend"
+    arch_kwargs: dict = field(default_factory=lambda: {"parts": [
+        {"arch": "mlp_ensemble", "arch_kwargs": {"hidden": (32, 32), "n_members": 8, "dropout": 0.2}},
+        {"arch": "tabm", "arch_kwargs": {"d_embed": 8, "hidden": (64, 64), "n_members": 8, "dropout": 0.3}}]})
+    n_pairs: int = 4  # additive network only: interaction pairs kept by the FAST-style screen
     n_quantiles: int = 101  # knots of the quantile-to-normal input transform
     lr: float = 3e-4  # AdamW learning rate
     weight_decay: float = 1e-2  # AdamW decoupled weight decay
@@ -19,7 +24,7 @@ class TrainConfig:
     max_epochs: int = 300
     patience: int = 30  # epochs without validation improvement before stopping
     interval_level: float = 0.8  # coverage of the prediction interval
-    threads: int = 2  # torch CPU threads while training (the machines have 2 cores)
+    threads: int = 1  # torch CPU threads while training: these nets are tiny, a 2nd thread only adds contention
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -30,3 +35,24 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> TrainConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+# Per-architecture recipes (what `python -m virality train --arch NAME` uses). They are the
+# first configuration of each network's search in benchmarks/models.py NEURAL_GRIDS.
+PRESETS: dict[str, dict] = {
+    "mlp_ensemble": {"arch_kwargs": {"hidden": (32, 32), "n_members": 8, "dropout": 0.2}},
+    "additive": {"arch_kwargs": {"hidden": (16, 16), "pair_hidden": (16, 16), "n_members": 4, "dropout": 0.1},
+                 "lr": 1e-3, "weight_decay": 0.05, "n_pairs": 4},
+    "tabm": {"arch_kwargs": {"d_embed": 8, "hidden": (64, 64), "n_members": 8, "dropout": 0.3}, "lr": 3e-4},
+    "blend": {"arch_kwargs": {"parts": [
+        {"arch": "mlp_ensemble", "arch_kwargs": {"hidden": (32, 32), "n_members": 8, "dropout": 0.2}},
+        {"arch": "tabm", "arch_kwargs": {"d_embed": 8, "hidden": (64, 64), "n_members": 8, "dropout": 0.3}}]},
+        "lr": 3e-4},
+}
+
+
+def preset(arch: str, **overrides) -> TrainConfig:
+    """``TrainConfig`` for architecture ``arch`` with its preset, then ``overrides``."""
+    if arch not in PRESETS:
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(PRESETS)}")
+    return TrainConfig(**{"arch": arch, **PRESETS[arch], **overrides})

@@ -144,7 +144,176 @@ class MLPEnsemble(nn.Module):
         return self.member_outputs(x).mean(0)
 
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp_ensemble": MLPEnsemble}
+def _mlp_stack(k: int, d_in: int, hidden: tuple[int, ...], dropout: float) -> nn.Sequential:
+    """``k`` independent MLPs (d_in → hidden… → 1) as one batched stack: (k, n, d_in) → (k, n, 1).
+
+    Every ReLU is its own module instance (Captum's DeepLift needs that)."""
+    layers: list[nn.Module] = []
+    width = d_in
+    for size in hidden:
+        layers += [EnsembleLinear(k, width, size), nn.ReLU(), nn.Dropout(dropout)]
+        width = size
+    layers.append(EnsembleLinear(k, width, 1))
+    return nn.Sequential(*layers)
+
+
+def _column_groups() -> list[list[int]]:
+    """Transformed columns of each raw characteristic, in ``FEATURE_NAMES`` order (key → 2)."""
+    groups = InputTransform.output_groups
+    return [[c for c, g in enumerate(groups) if g == raw] for raw in range(len(FEATURE_NAMES))]
+
+
+def _gather_matrix(column_sets: list[list[int]], d_in: int, width: int) -> torch.Tensor:
+    """(k, d_in, width) 0/1 matrix: batch-multiplying (n, d_in) by it gives each subnet's
+    columns, zero-padded to ``width``. A fixed linear map, so DeepLift passes through it."""
+    gather = torch.zeros(len(column_sets), d_in, width)
+    for k, columns in enumerate(column_sets):
+        for slot, column in enumerate(columns):
+            gather[k, column, slot] = 1.0
+    return gather
+
+
+class AdditiveNetwork(nn.Module):
+    """Neural additive model with pairwise interactions (NAM / GA²M style).
+
+    output = bias + Σ_j f_j(characteristic j) + Σ_(a,b) g_ab(characteristic a, characteristic b),
+    each ``f_j`` / ``g_ab`` a small ReLU subnet (key's sin/cos columns feed one subnet), each
+    the average of ``n_members`` independently initialised copies. ``pairs`` are raw
+    characteristic index pairs (chosen by ``rank_pairs`` before training). Input (n, 13)
+    transformed columns → output (n,) standardised; ``terms`` gives every term's (n,) part.
+    """
+
+    def __init__(self, d_in: int, hidden: tuple[int, ...] = (16, 16), pair_hidden: tuple[int, ...] = (16, 16),
+                 pairs: list | tuple = (), n_members: int = 4, dropout: float = 0.0):
+        super().__init__()
+        groups = _column_groups()
+        self.pairs = [tuple(int(v) for v in p) for p in pairs]
+        self.n_members, self.n_mains = n_members, len(groups)
+        mains = [cols for cols in groups for _ in range(n_members)]
+        self.register_buffer("main_gather", _gather_matrix(mains, d_in, 2), persistent=False)
+        self.mains = _mlp_stack(len(mains), 2, tuple(hidden), dropout)
+        if self.pairs:
+            pair_cols = [groups[a] + groups[b] for a, b in self.pairs for _ in range(n_members)]
+            self.register_buffer("pair_gather", _gather_matrix(pair_cols, d_in, 4), persistent=False)
+            self.pair_nets = _mlp_stack(len(pair_cols), 4, tuple(pair_hidden), dropout)
+        self.bias = nn.Parameter(torch.zeros(1))
+
+    def member_terms(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, 13) → (n_members, n, n_terms): each member's contribution of every term."""
+        parts = [self.mains(torch.einsum("nd,kdw->knw", x, self.main_gather)).squeeze(-1)]
+        if self.pairs:
+            parts.append(self.pair_nets(torch.einsum("nd,kdw->knw", x, self.pair_gather)).squeeze(-1))
+        stacked = torch.cat([p.reshape(-1, self.n_members, x.shape[0]) for p in parts], dim=0)  # (terms, m, n)
+        return stacked.permute(1, 2, 0)
+
+    def terms(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, 13) → (n, 12 + n_pairs): main effects in ``FEATURE_NAMES`` order, then pairs."""
+        return self.member_terms(x).mean(0)
+
+    def member_outputs(self, x: torch.Tensor) -> torch.Tensor:
+        return self.member_terms(x).sum(-1) + self.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.member_outputs(x).mean(0)
+
+
+class TabMNetwork(nn.Module):
+    """A TabM-mini style ensemble over per-column numeric embeddings.
+
+    Each of the ``d_in`` columns gets its own linear+ReLU embedding of width ``d_embed``
+    (the "LR" embedding of Gorishniy et al. 2022); the flattened embeddings go through
+    ``n_members`` MLPs that share their weights but each scale the input by its own
+    adapter vector (TabM-mini, Gorishniy et al. 2024) and have their own output head.
+    Input (n, d_in) → output (n,), standardised; ``member_outputs`` → (n_members, n).
+    """
+
+    def __init__(self, d_in: int, d_embed: int = 8, hidden: tuple[int, ...] = (64, 64), n_members: int = 8,
+                 dropout: float = 0.1):
+        super().__init__()
+        self.embed_weight = nn.Parameter(torch.randn(d_in, d_embed))
+        self.embed_bias = nn.Parameter(torch.randn(d_in, d_embed) * 0.5)
+        self.embed_act = nn.ReLU()
+        width = d_in * d_embed
+        self.adapter = nn.Parameter(torch.where(torch.rand(n_members, 1, width) < 0.5, -1.0, 1.0))
+        layers: list[nn.Module] = []
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
+            width = size
+        self.shared = nn.Sequential(*layers)
+        self.heads = EnsembleLinear(n_members, width, 1)
+        self.n_members = n_members
+
+    def member_outputs(self, x: torch.Tensor) -> torch.Tensor:
+        embedded = self.embed_act(x[:, :, None] * self.embed_weight + self.embed_bias).flatten(1)  # (n, d_in·e)
+        hidden = self.shared(embedded[None] * self.adapter)  # (k, n, h)
+        return self.heads(hidden).squeeze(-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.member_outputs(x).mean(0)
+
+
+class Blend(nn.Module):
+    """Several backbones trained together as one ensemble, outputs averaged.
+
+    ``parts``: ``[{"arch": name, "arch_kwargs": {...}}, …]``. ``member_outputs`` stacks every
+    part's members, so each member is trained on its own loss; the output is the mean over
+    parts of each part's mean. Input (n, d_in) → (n,) standardised.
+    """
+
+    def __init__(self, d_in: int, parts: list[dict]):
+        super().__init__()
+        self.parts = nn.ModuleList([ARCHITECTURES[p["arch"]](d_in=d_in, **p.get("arch_kwargs", {})) for p in parts])
+
+    def member_outputs(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([part.member_outputs(x) for part in self.parts], dim=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([part(x) for part in self.parts], dim=0).mean(0)
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp_ensemble": MLPEnsemble, "additive": AdditiveNetwork,
+                                             "tabm": TabMNetwork, "blend": Blend}
+
+
+def rank_pairs(z: np.ndarray, residual: np.ndarray, n_pairs: int, n_bins: int = 5, min_count: int = 10) -> list:
+    """Pick the ``n_pairs`` characteristic pairs whose joint bins explain most of ``residual``.
+
+    A FAST-style screen (Lou et al. 2013): ``z`` (n, 13) transformed inputs, ``residual``
+    (n,) what the main effects left. Each characteristic is cut into ``n_bins`` quantile
+    bins (key by its sin/cos quadrant-free angle bins, mode by its two values); for every
+    pair, the residual variance explained by the pair's cell means, minus what each
+    characteristic's own bins explain, scores the pair. Returns ``[[a, b], …]`` raw indices.
+    """
+    codes = _bin_codes(z, n_bins)
+    gains = []
+    n_feat = codes.shape[1]
+    for a in range(n_feat):
+        for b in range(a + 1, n_feat):
+            joint = codes[:, a] * (n_bins + 1) + codes[:, b]
+            gain = _explained(joint, residual, min_count) - max(_explained(codes[:, a], residual, min_count),
+                                                                 _explained(codes[:, b], residual, min_count))
+            gains.append((gain, a, b))
+    gains.sort(reverse=True)
+    return [[a, b] for _, a, b in gains[:n_pairs]]
+
+
+def _bin_codes(z: np.ndarray, n_bins: int) -> np.ndarray:
+    """(n, 13) transformed → (n, 12) integer bin of each raw characteristic."""
+    groups = _column_groups()
+    codes = np.zeros((len(z), len(groups)), dtype=int)
+    for j, cols in enumerate(groups):
+        value = np.arctan2(z[:, cols[0]], z[:, cols[1]]) if len(cols) == 2 else z[:, cols[0]]
+        edges = np.unique(np.quantile(value, np.linspace(0, 1, n_bins + 1)[1:-1]))
+        codes[:, j] = np.searchsorted(edges, value, side="right")
+    return codes
+
+
+def _explained(code: np.ndarray, residual: np.ndarray, min_count: int) -> float:
+    """Sum of squares of ``residual`` explained by the means of cells with ≥ ``min_count`` rows."""
+    _, inverse, counts = np.unique(code, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=residual)
+    keep = counts >= min_count
+    return float(np.sum(sums[keep] ** 2 / counts[keep]))
 
 
 class ViralityModel(nn.Module):

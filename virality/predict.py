@@ -1,8 +1,9 @@
 """Predictions with an 80 % interval, a percentile and an out-of-distribution check.
 
 ``load_predictor()`` loads the bundle once per process. The score is the model's output
-clipped to 0–100; the interval is split-conformal (held-out |residual| quantile, so about
-80 % of unseen tracks' real popularity falls inside it); the percentile places the score
+clipped to 0–100; the interval's ends are lines in the score fitted by quantile regression
+on held-out tracks (``metrics.fit_score_interval``), so about 80 % of unseen tracks' real
+popularity falls inside it at every level of score; the percentile places the score
 among the model's scores of the real TikTok training tracks.
 """
 
@@ -20,6 +21,7 @@ import torch
 
 from virality.bundle import ARTIFACTS_DIR, load_bundle
 from virality.features import BY_NAME, FEATURE_NAMES, parse_song
+from virality.metrics import interval_bounds
 from virality.models import ViralityModel
 
 CHUNK_ROWS = 8192
@@ -46,7 +48,8 @@ class Predictor:
         self.model = model
         self.metadata = metadata
         interval = metadata["interval"]
-        self.half_width = float(interval["half_width"])
+        self.interval = interval
+        self.half_width = float(interval["half_width"])  # mean half-width on held-out tracks
         self.interval_level = float(interval["level"])
         scores = metadata["scores"]
         self._levels = np.asarray(scores["levels"], float)
@@ -82,10 +85,11 @@ class Predictor:
     def predict_array(self, X: np.ndarray) -> pd.DataFrame:
         """(n, 12) → DataFrame with ``predicted_popularity``, ``low``, ``high``, ``percentile``."""
         score = np.clip(self.raw_scores(X), 0, 100)
+        low, high = interval_bounds(self.interval, score)
         return pd.DataFrame({
             "predicted_popularity": score,
-            "low": np.clip(score - self.half_width, 0, 100),
-            "high": np.clip(score + self.half_width, 0, 100),
+            "low": low,
+            "high": high,
             "percentile": self.percentile(score),
         })
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import platform
 import time
 from pathlib import Path
@@ -16,8 +17,8 @@ from virality.bundle import SCHEMA_VERSION, save_bundle
 from virality.config import TrainConfig
 from virality.data import ID_COLUMN, TARGET, file_sha256, group_split, load_tracks
 from virality.features import FEATURE_NAMES, FEATURES
-from virality.metrics import conformal_half_width, coverage, regression_metrics
-from virality.models import Preprocessing, ViralityModel
+from virality.metrics import coverage, coverage_by_decile, fit_score_interval, interval_bounds, regression_metrics
+from virality.models import Preprocessing, ViralityModel, rank_pairs
 
 PERCENTILE_LEVELS = np.linspace(0, 100, 101)
 
@@ -27,11 +28,24 @@ def fit_model(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val
     """Fit a ``ViralityModel`` with early stopping on the validation RMSE.
 
     ``X_*``: (n, 12) raw characteristics; ``y_*``: (n,) popularity. Returns the model at
-    its best validation epoch (in eval mode) and a history dict.
+    its best validation epoch (in eval mode) and a history dict. Runs on ``config.threads``
+    torch threads (restored afterwards).
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _fit(X_train, y_train, X_val, y_val, config, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(X_train, y_train, X_val, y_val, config: TrainConfig, progress: bool) -> tuple[ViralityModel, dict]:
+    arch_kwargs = dict(config.arch_kwargs)
+    if config.arch == "additive" and "pairs" not in arch_kwargs:
+        arch_kwargs["pairs"] = select_pairs(X_train, y_train, X_val, y_val, config, progress)
     torch.manual_seed(config.seed)
     prep = Preprocessing.fit(X_train, y_train, config.n_quantiles)
-    model = ViralityModel(prep, config.arch, config.arch_kwargs)
+    model = ViralityModel(prep, config.arch, arch_kwargs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     xt = torch.tensor(X_train, dtype=torch.float32)
     yt = torch.tensor((y_train - prep.target_mean) / prep.target_std, dtype=torch.float32)
@@ -63,6 +77,20 @@ def fit_model(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val
     model.eval()
     history.update(best_epoch=best[1], best_val_rmse=best[0], epochs_run=len(history["val_rmse"]))
     return model, history
+
+
+def select_pairs(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
+                 config: TrainConfig, progress: bool = False) -> list[list[int]]:
+    """GA²M's two stages: fit the main effects alone, then screen pairs on their training
+    residuals (``rank_pairs``). Returns ``config.n_pairs`` raw-characteristic index pairs."""
+    if config.n_pairs == 0:
+        return []
+    mains_only = dataclasses.replace(config, arch_kwargs={**config.arch_kwargs, "pairs": []})
+    model, _ = fit_model(X_train, y_train, X_val, y_val, mains_only, progress)
+    with torch.inference_mode():
+        z = model.transform(torch.as_tensor(X_train, dtype=torch.float32)).numpy()
+    residual = y_train - predict_numpy(model, X_train)
+    return rank_pairs(z, residual, config.n_pairs)
 
 
 def _member_outputs(backbone: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
@@ -136,22 +164,22 @@ def train(data_path: str | Path, out_dir: str | Path, config: TrainConfig | None
                                        config.val_fraction, config.test_fraction), config.seed)
     model, history = fit_model(X[train_idx], y[train_idx], X[val_idx], y[val_idx], config, progress)
 
-    val_pred = predict_numpy(model, X[val_idx])
-    half_width = conformal_half_width(np.abs(y[val_idx] - val_pred), config.interval_level)
-    test_pred = predict_numpy(model, X[test_idx])
+    val_pred = np.clip(predict_numpy(model, X[val_idx]), 0, 100)
+    interval = fit_score_interval(val_pred, y[val_idx], config.interval_level)
+    test_pred = np.clip(predict_numpy(model, X[test_idx]), 0, 100)
     metrics = {
-        "model": regression_metrics(y[test_idx], np.clip(test_pred, 0, 100)),
+        "model": regression_metrics(y[test_idx], test_pred),
         "mean_predictor": regression_metrics(y[test_idx], np.full(len(test_idx), y[train_idx].mean())),
         "ridge": regression_metrics(y[test_idx], ridge_baseline(model, X[train_idx], y[train_idx], X[test_idx])),
     }
-    test_low, test_high = np.clip(test_pred - half_width, 0, 100), np.clip(test_pred + half_width, 0, 100)
+    test_low, test_high = interval_bounds(interval, test_pred)
     all_pred = np.clip(predict_numpy(model, X), 0, 100)
     metadata = {
         "schema_version": SCHEMA_VERSION,
         "virality_version": __version__,
         "features": [{"name": f.name, "label": f.label, "unit": f.unit, "low": f.low, "high": f.high,
                       "step": f.step, "default": f.default} for f in FEATURES],
-        "model": {"arch": config.arch, "arch_kwargs": config.to_dict()["arch_kwargs"]},
+        "model": {"arch": model.arch, "arch_kwargs": _plain(model.arch_kwargs)},
         "config": config.to_dict(),
         "seed": config.seed,
         "data": {"path_name": Path(data_path).name, "sha256": file_sha256(data_path), "rows": data.n_rows,
@@ -159,9 +187,9 @@ def train(data_path: str | Path, out_dir: str | Path, config: TrainConfig | None
                  "val_tracks": len(val_idx), "test_tracks": len(test_idx)},
         "training_medians": dict(zip(FEATURE_NAMES, np.median(X[train_idx], axis=0).tolist())),
         "metrics": metrics,
-        "interval": {"method": "split_conformal_absolute_residual", "level": config.interval_level,
-                     "half_width": half_width, "calibration_tracks": len(val_idx),
-                     "test_coverage": coverage(y[test_idx], test_low, test_high)},
+        "interval": {**interval, "calibration_tracks": len(val_idx),
+                     "test_coverage": coverage(y[test_idx], test_low, test_high),
+                     "test_coverage_by_decile": coverage_by_decile(test_pred, y[test_idx], test_low, test_high)},
         "scores": {"levels": PERCENTILE_LEVELS.tolist(),
                    "predicted_quantiles": np.quantile(all_pred, PERCENTILE_LEVELS / 100).tolist(),
                    "popularity_quantiles": np.quantile(y, PERCENTILE_LEVELS / 100).tolist()},
@@ -172,6 +200,12 @@ def train(data_path: str | Path, out_dir: str | Path, config: TrainConfig | None
     }
     save_bundle(out_dir, model, metadata)
     return metadata
+
+
+def _plain(kwargs: dict) -> dict:
+    """Constructor arguments as JSON-friendly lists."""
+    return {k: [list(i) if isinstance(i, (tuple, list)) else i for i in v] if isinstance(v, (tuple, list)) else v
+            for k, v in kwargs.items()}
 
 
 def _library_versions() -> dict[str, str]:

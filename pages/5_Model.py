@@ -1,0 +1,86 @@
+"""Model: how well the model does on tracks it never saw, and what the additive network learned."""
+
+import streamlit as st
+
+from ui.layout import page_header
+from ui.state import get_predictor
+from virality import additive, model_report
+from virality.model_plots import coverage_figure, heldout_figure, shape_figure, surface_figure
+
+page_header("Model", "How good is the score, how honest is its interval, and which combinations of "
+            "characteristics go with popularity?")
+predictor = get_predictor()
+shipped = model_report.shipped_name(predictor.metadata)
+
+try:
+    results = model_report.load_results()
+except model_report.NoResults as error:
+    st.warning(str(error))
+    results = None
+
+if results is not None:
+    meta = results["meta"]
+    st.subheader("Against baselines, on tracks it never saw")
+    st.caption(f"{meta['folds']}-fold cross-validation grouped by track (a track is never on both sides), "
+               f"repeated with {len(meta['seeds'])} seeds, {meta['tracks']:,} tracks. Mean ± std over folds and "
+               f"seeds; RMSE and MAE in popularity points. Shipped: **{shipped}**. "
+               f"Reproduce: `{meta['command']}`.")
+    st.dataframe(model_report.benchmark_table(results), hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                for c in ("R²", "R² ±", "RMSE", "RMSE ±", "MAE", "MAE ±", "Spearman", "Spearman ±")}
+                 | {"80 % coverage": st.column_config.NumberColumn(format="percent")})
+    st.markdown("Network minus baseline RMSE, paired by fold (negative: the network is better):")
+    st.dataframe(model_report.paired_table(results), hide_index=True, width="stretch")
+    if shipped != "additive" and {"additive", shipped} <= set(results["records"]):
+        gap = model_report.paired_difference(results, "additive", shipped)
+        st.caption(f"The additive network (drawn below) is {gap['mean']:+.2f} ± {gap['se']:.2f} RMSE points "
+                   f"against the shipped {shipped} (better in {gap['a_better']} of {gap['n']} folds), so the "
+                   "better scorer ships and the additive one explains.")
+
+    if shipped in results["candidates"]:
+        left, right = st.columns(2, gap="large")
+        with left:
+            st.subheader("Predicted vs actual (held out)")
+            st.plotly_chart(heldout_figure(model_report.heldout_bins(results, shipped),
+                                           model_report.heldout_histogram(results, shipped)),
+                            width="stretch", key="heldout")
+            st.caption("Grey cells count held-out tracks; the blue line is the average real popularity of the "
+                       "tracks in each tenth of predicted scores. A flat line would mean no signal.")
+        with right:
+            st.subheader("Is the 80 % interval honest?")
+            if "coverage" in results["candidates"][shipped]:
+                st.plotly_chart(coverage_figure(model_report.coverage_table(results, shipped)),
+                                width="stretch", key="coverage")
+            st.caption("Share of held-out tracks whose real popularity fell inside their interval, per tenth "
+                       "of predicted score; the grey band is 80 % ± 3 points.")
+
+st.subheader("Which characteristics, and which combinations, go with popularity")
+try:
+    model = additive.load_additive(additive.ADDITIVE_DIR) if shipped != "additive" else predictor
+except Exception as error:  # a missing or damaged bundle must not take the page down
+    st.info(f"The additive network is not available: {error}")
+    st.stop()
+st.caption("From the additive network: it scores a song as a sum of one curve per characteristic plus a "
+           "surface per pair, so each part can be drawn. Points are against a typical track; these are "
+           "associations in the training tracks, not causes."
+           + ("" if shipped == "additive" else " It is bundled beside the shipped model for explanation; "
+              "the score you see elsewhere comes from the shipped model."))
+strengths = additive.term_strengths(model)
+shapes = additive.shape_functions(model)
+ordered = [t for t in strengths.loc[strengths["kind"] == "main", "term"]]
+columns = st.columns(3)
+for i, name in enumerate(ordered):
+    with columns[i % 3]:
+        st.plotly_chart(shape_figure(shapes[shapes["characteristic"] == name], name), width="stretch",
+                        key=f"shape_{name}")
+        st.caption(additive.describe_shape(shapes, name))
+pairs = additive.pairs(model)
+if pairs:
+    st.markdown("**Strongest interactions** (what a pair adds beyond its two curves)")
+    ranked = [p for p in (tuple(t.split(" × ")) for t in strengths.loc[strengths["kind"] == "pair", "term"])]
+    columns = st.columns(2)
+    for i, pair in enumerate(ranked):
+        surface = additive.interaction_surface(model, pair)
+        with columns[i % 2]:
+            st.plotly_chart(surface_figure(surface, pair), width="stretch", key=f"pair_{'_'.join(pair)}")
+            st.caption(additive.describe_surface(surface, pair))

@@ -1,0 +1,110 @@
+"""The committed benchmark results as tables for the Model page and the model card.
+
+Reads ``benchmarks/results/models.json`` (written by ``python -m benchmarks.models``): no
+data set needed, no rows of it stored there (only metrics, counts and per-decile summaries).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+RESULTS_FILE = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "models.json"
+METRIC_LABELS = {"r2": "R²", "rmse": "RMSE", "mae": "MAE", "spearman": "Spearman"}
+
+
+class NoResults(FileNotFoundError):
+    """The benchmark has not been run (or its results file is missing)."""
+
+
+def load_results(path: str | Path | None = None) -> dict:
+    """The benchmark's JSON (default ``RESULTS_FILE``); ``NoResults`` when it is missing."""
+    path = Path(path or RESULTS_FILE)
+    if not path.is_file():
+        raise NoResults(f"no benchmark results at {path}: run `python -m benchmarks.models --data PATH`")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def benchmark_table(results: dict) -> pd.DataFrame:
+    """One row per candidate, best RMSE first: ``model``, then per metric ``<m>`` (mean) and
+    ``<m> ±`` (std over folds × seeds), ``coverage`` (80 % interval, networks only)."""
+    rows = []
+    for name, entry in results["candidates"].items():
+        row = {"model": name}
+        for key, label in METRIC_LABELS.items():
+            row[label], row[f"{label} ±"] = entry[key]["mean"], entry[key]["std"]
+        row["80 % coverage"] = entry["coverage"]["mean"] if "coverage" in entry else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("RMSE", ignore_index=True)
+
+
+def paired_table(results: dict) -> pd.DataFrame:
+    """Network − baseline RMSE per (seed, fold): ``comparison``, ``mean``, ``std``, ``se``, ``wins``, ``n``."""
+    return pd.DataFrame([{"comparison": k, **v} for k, v in results["paired"].items()])
+
+
+def heldout_bins(results: dict, name: str) -> pd.DataFrame:
+    """Per decile of held-out predicted score: mean predicted, mean / 10th / 90th pct actual."""
+    return pd.DataFrame(results["candidates"][name]["heldout_histogram"]["binned"])
+
+
+def heldout_histogram(results: dict, name: str) -> pd.DataFrame:
+    """Counts of held-out (predicted bin, actual bin) pairs: columns ``predicted``, ``actual``
+    (bin centres, points) and ``count`` (over all seeds)."""
+    hist = results["candidates"][name]["heldout_histogram"]
+    edges = np.asarray(hist["edges"])
+    centres = (edges[:-1] + edges[1:]) / 2
+    counts = np.asarray(hist["counts"])
+    p, a = np.meshgrid(centres, centres, indexing="ij")
+    return pd.DataFrame({"predicted": p.ravel(), "actual": a.ravel(), "count": counts.ravel()})
+
+
+def coverage_table(results: dict, name: str) -> pd.DataFrame:
+    """The network's held-out 80 % interval coverage per decile of predicted score."""
+    cov = results["candidates"][name]["coverage"]
+    return pd.DataFrame({"decile": np.arange(1, 11), "coverage": cov["by_decile_mean"],
+                         "std": cov["by_decile_std"]})
+
+
+def shipped_name(metadata: dict) -> str:
+    return metadata["model"]["arch"]
+
+
+def duplicate_summary(path: str | Path) -> dict:
+    """How the data set repeats tracks: rows, distinct tracks, tracks in several rows, the
+    most rows of one track, tracks whose popularity differs between their rows."""
+    import pandas as pd
+
+    from virality.data import ID_COLUMN, TARGET, read_csv_file
+
+    frame = read_csv_file(path)
+    groups = pd.to_numeric(frame[TARGET], errors="coerce").groupby(frame[ID_COLUMN])
+    sizes = groups.size()
+    return {"rows": len(frame), "tracks": int(groups.ngroups), "repeated_tracks": int((sizes > 1).sum()),
+            "most_rows_of_one_track": int(sizes.max()),
+            "tracks_with_differing_popularity": int((groups.nunique() > 1).sum())}
+
+
+def paired_difference(results: dict, a: str, b: str) -> dict:
+    """RMSE(a) − RMSE(b) over the benchmark's (seed, fold) pairs: ``mean``, ``se`` (folds
+    treated as independent: a lower bound), ``a_better`` (count), ``n``."""
+    diff = np.array([x["rmse"] - y["rmse"] for x, y in zip(results["records"][a], results["records"][b])])
+    return {"mean": float(diff.mean()), "se": float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0,
+            "a_better": int(np.sum(diff < 0)), "n": len(diff)}
+
+
+if __name__ == "__main__":  # python -m virality.model_report [--data PATH]: the model card's extra figures
+    import argparse
+
+    parser = argparse.ArgumentParser(description="figures quoted in MODEL_CARD.md beyond the benchmark table")
+    parser.add_argument("--data", help="tracks CSV: also count its duplicated tracks")
+    args = parser.parse_args()
+    results = load_results()
+    best = results["meta"]["best_network"]
+    report = {f"additive - {best}": paired_difference(results, "additive", best)}
+    if args.data:
+        report["duplicates"] = duplicate_summary(args.data)
+    print(json.dumps(report, indent=1))
