@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from virality.features import BY_NAME, FEATURE_NAMES, parse_key, parse_mode
+from virality.features import BY_NAME, FEATURE_NAMES, parse_key, parse_mode, shown
 
 TARGET = "popularity"
 ID_COLUMN = "track_id"
@@ -23,6 +23,8 @@ DRIVE_FILE_ID = "1LG642eXvzRxJq-UFX-Aqrxdra_4p2dKy"
 DEFAULT_DOWNLOAD_DIR = Path("data")
 FIRST_DATA_ROW = 2  # spreadsheet numbering: row 1 is the header
 PROBLEM_COLUMNS = ["row", "column", "value", "why"]
+SEPARATORS = ",;\t"
+SNIFF_CHARS = 65_536
 
 
 class DataError(ValueError):
@@ -60,19 +62,58 @@ def read_csv_file(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path}: this is a binary file, not a CSV")
     try:
         try:
-            frame = _read_text_csv(path, "utf-8-sig")
+            header, frame = _read_text_csv(path, "utf-8-sig")
         except UnicodeDecodeError:
-            frame = _read_text_csv(path, "latin-1")
+            header, frame = _read_text_csv(path, "latin-1")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as err:
-        raise DataError(f"{path}: not a readable CSV ({str(err).splitlines()[0]})") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
+        raise DataError(f"{path}: not a readable CSV ({str(err).splitlines()[0][:200]})") from None
+    _refuse_duplicated_header(path, header)
     return frame
 
 
-def _read_text_csv(path: Path, encoding: str) -> pd.DataFrame:
-    """All cells as text (``NaN`` for empty); comma or semicolon separated, sniffed."""
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
-                       sep=None, engine="python", encoding=encoding)
+def _refuse_duplicated_header(path: Path, header: list[str]) -> None:
+    """Two columns with one name are ambiguous (which ``tempo`` is meant?): refuse them,
+    naming the columns by position (first column = 1)."""
+    seen: dict[str, list[int]] = {}
+    for position, name in enumerate(header, start=1):
+        if name:
+            seen.setdefault(name, []).append(position)
+    repeated = {name: places for name, places in seen.items() if len(places) > 1}
+    if repeated:
+        name, places = next(iter(repeated.items()))
+        more = f" (and {len(repeated) - 1} more repeated name(s))" if len(repeated) > 1 else ""
+        raise DataError(f"{path}: column name {shown(name)} appears {len(places)} times (columns "
+                        f"{', '.join(map(str, places[:5]))}){more}: rename or remove the extra ones")
+
+
+def _read_text_csv(path: Path, encoding: str) -> tuple[list[str], pd.DataFrame]:
+    """``(header names, table)``: all cells as text (``NaN`` for empty); comma or semicolon
+    separated, sniffed.
+
+    The header is read as a plain row: pandas would rename a repeated name (``tempo.1``)
+    and, when data rows carry one field more than the header, silently take the first
+    column as the index and shift every value one column left. Read this way, such a row
+    is a ``ParserError`` naming its line.
+    """
+    raw = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, na_values=[""],
+                      sep=_separator(path, encoding), engine="python", encoding=encoding)
+    header = ["" if pd.isna(c) else str(c).strip() for c in raw.iloc[0]] if len(raw) else []
+    frame = raw.iloc[1:].reset_index(drop=True)
+    frame.columns = [name or f"Unnamed: {i}" for i, name in enumerate(header)]
+    return header, frame
+
+
+def _separator(path: Path, encoding: str) -> str:
+    """Comma, semicolon or tab, sniffed from the header line; comma for a one-column file.
+
+    (Unrestricted sniffing takes a letter for the separator when the header has no comma.)
+    """
+    with path.open(encoding=encoding, newline="") as handle:
+        first_line = handle.readline(SNIFF_CHARS)
+    try:
+        return csv.Sniffer().sniff(first_line, delimiters=SEPARATORS).delimiter
+    except csv.Error:
+        return ","
 
 
 def check_rows(frame: pd.DataFrame, columns: tuple[str, ...] = FEATURE_NAMES) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -114,14 +155,15 @@ def check_rows(frame: pd.DataFrame, columns: tuple[str, ...] = FEATURE_NAMES) ->
 
 
 def _to_numbers(name: str, raw: pd.Series) -> pd.Series:
-    """Numeric conversion with note names for key and major/minor for mode."""
+    """Numeric conversion with note names for key and major/minor for mode; ``(n,)`` floats, NaN if unreadable."""
     numbers = pd.to_numeric(raw, errors="coerce")
-    parser = {"key": parse_key, "mode": parse_mode}.get(name)
-    if parser is not None:
-        leftover = numbers.isna() & raw.notna()
-        if leftover.any():
-            numbers = numbers.astype(float)
-            numbers[leftover] = raw[leftover].map(lambda v: _try(parser, v))
+    # the scalar parsers agree with ``check_value``: note names, major/minor, and what
+    # ``float`` reads but pandas does not (non-breaking spaces, Arabic-Indic digits)
+    parser = {"key": parse_key, "mode": parse_mode}.get(name, float)
+    leftover = numbers.isna() & raw.notna()
+    if leftover.any():
+        numbers = numbers.astype(float)
+        numbers[leftover] = raw[leftover].map(lambda v: _try(parser, v))
     return numbers.astype(float)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from virality.data import DataError, check_rows, read_csv_file
-from virality.features import FEATURE_NAMES
+from virality.features import FEATURE_NAMES, shown
 from virality.predict import PREDICTION_COLUMNS, Predictor
 
 PROBLEM_COLUMN = "problem"
@@ -40,6 +40,10 @@ def characteristic_columns(frame: pd.DataFrame) -> dict[str, str]:
 
 def score_frame(frame: pd.DataFrame, predictor: Predictor) -> ScoreResult:
     """Score a table of text cells. Raises ``DataError`` if a characteristic column is absent."""
+    repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if repeated:
+        raise DataError(f"column name(s) {', '.join(map(shown, repeated[:5]))} appear more than once: "
+                        "rename or remove the extra ones")
     mapping = characteristic_columns(frame)
     missing = [n for n in FEATURE_NAMES if n not in mapping]
     if missing:
@@ -67,7 +71,7 @@ def _problem_text(problems: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
 
     described = problems.assign(
         text=problems["column"] + ": " + problems["why"]
-        + np.where(problems["why"] == "missing", "", " (" + problems["value"].map(repr) + ")"))
+        + np.where(problems["why"] == "missing", "", " (" + problems["value"].map(shown) + ")"))
     joined = described.groupby("row")["text"].agg("; ".join)
     text.iloc[joined.index.to_numpy() - FIRST_DATA_ROW] = joined.to_numpy()
     return text
@@ -85,7 +89,7 @@ def score_file(in_path: str | Path, out_path: str | Path, predictor: Predictor) 
 
 def problem_summary(problems: pd.DataFrame, limit: int = 20) -> list[str]:
     """Human lines ``"row 5, tempo: not a number ('fast')"``, at most ``limit`` plus a tail."""
-    lines = [f"row {r.row}, {r.column}: {r.why}" + ("" if r.why == "missing" else f" ({r.value!r})")
+    lines = [f"row {r.row}, {r.column}: {r.why}" + ("" if r.why == "missing" else f" ({shown(r.value)})")
              for r in problems.head(limit).itertuples()]
     if len(problems) > limit:
         lines.append(f"… and {len(problems) - limit} more problem(s)")
