@@ -1,5 +1,5 @@
-"""Guards that keep CI honest: the browser test cannot silently skip there, and the
-test suite can never be empty (pytest exit status 5)."""
+"""Guards that keep CI honest: the browser test cannot silently skip there (``.ci/run``
+also refuses a run where no test or no browser test passed)."""
 
 from __future__ import annotations
 
