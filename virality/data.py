@@ -87,8 +87,8 @@ def _refuse_duplicated_header(path: Path, header: list[str]) -> None:
 
 
 def _read_text_csv(path: Path, encoding: str) -> tuple[list[str], pd.DataFrame]:
-    """``(header names, table)``: all cells as text (``NaN`` for empty); comma or semicolon
-    separated, sniffed.
+    """``(header names, table)``: all cells as text (``NaN`` for empty); comma, semicolon or
+    tab separated, sniffed from the header line.
 
     The header is read as a plain row: pandas would rename a repeated name (``tempo.1``)
     and, when data rows carry one field more than the header, silently take the first
