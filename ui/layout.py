@@ -15,6 +15,17 @@ PAGES = [("app.py", "Predict", "🎚️"), ("pages/2_Explain.py", "Explain", "�
          ("pages/5_Model.py", "Model", "📈")]
 
 
+def available_pages() -> list[tuple[str, str, str]]:
+    """The ``PAGES`` whose script exists; empty for a one-page app.
+
+    Streamlit registers pages (and so accepts ``st.page_link``) only when ``pages/`` holds
+    a page: with Predict alone, linking to ``app.py`` raises StreamlitPageNotFoundError in a
+    real browser session (AppTest does not see it), so a lone page gets no navigation.
+    """
+    present = [page for page in PAGES if (ROOT / page[0]).exists()]
+    return present if len(present) > 1 else []
+
+
 def page_header(title: str, subtitle: str) -> None:
     """Set the page config, draw the title and the sidebar. Call first on every page."""
     st.set_page_config(page_title=f"virality · {title}", page_icon="🎵", layout="wide")
@@ -22,9 +33,7 @@ def page_header(title: str, subtitle: str) -> None:
     st.caption(subtitle)
     with st.sidebar:
         st.markdown("### 🎵 virality")
-        # page links need Streamlit's pages/ folder to exist (a one-page app has none)
-        for path, label, icon in PAGES if (ROOT / "pages").is_dir() else []:
-            if (ROOT / path).exists():
-                st.page_link(path, label=label, icon=icon)
+        for path, label, icon in available_pages():
+            st.page_link(path, label=label, icon=icon)
         st.divider()
         st.caption(model_summary(get_predictor()))

@@ -9,7 +9,9 @@ unpickled only after its SHA-256 matches the metadata, and only from the bundle 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import pickle
 from pathlib import Path
 
 import joblib
@@ -29,6 +31,15 @@ class BundleError(RuntimeError):
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _verified_bytes(path: Path, expected: str) -> bytes:
+    """The file's bytes if their SHA-256 is ``expected``: the very bytes that were hashed
+    are the ones unpickled, so the file cannot change between the check and the load."""
+    data = path.read_bytes() if path.is_file() else b""
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise BundleError(f"{path} does not match the SHA-256 in metadata.json: refusing to load it")
+    return data
 
 
 def save_bundle(out_dir: str | Path, model: ViralityModel, metadata: dict, prep: Preprocessing | None = None) -> None:
@@ -57,12 +68,15 @@ def load_bundle(path: str | Path = ARTIFACTS_DIR) -> tuple[ViralityModel, dict]:
     files = metadata.get("files", {})
     if set(files) != {MODEL_FILE, PREP_FILE}:
         raise BundleError(f"{meta_path} lists no SHA-256 for the model files: retrain the model")
-    for name, expected in files.items():
-        if _sha256(folder / name) != expected:
-            raise BundleError(f"{folder / name} does not match the SHA-256 in metadata.json: refusing to load it")
-    prep = Preprocessing.from_dict(joblib.load(folder / PREP_FILE))
+    verified = {name: _verified_bytes(folder / name, expected) for name, expected in files.items()}
+    prep = Preprocessing.from_dict(joblib.load(io.BytesIO(verified[PREP_FILE])))
     model = ViralityModel(prep, metadata["model"]["arch"], metadata["model"]["arch_kwargs"])
-    model.load_state_dict(torch.load(folder / MODEL_FILE, weights_only=True, map_location="cpu"))
+    try:
+        state = torch.load(io.BytesIO(verified[MODEL_FILE]), weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as err:
+        raise BundleError(f"{folder / MODEL_FILE} holds more than tensors: refusing to load it "
+                          f"({str(err).splitlines()[0][:120]})") from None
+    model.load_state_dict(state)
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)

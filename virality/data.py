@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from virality.features import BY_NAME, FEATURE_NAMES, format_duration, parse_key, parse_mode
+from virality.features import BY_NAME, FEATURE_NAMES, format_duration, parse_key, parse_mode, shown
 
 TARGET = "popularity"
 ID_COLUMN = "track_id"
@@ -96,15 +96,6 @@ def _with_header(raw: pd.DataFrame, name: str) -> pd.DataFrame:
     frame = raw.iloc[1:].reset_index(drop=True)
     frame.columns = [column or f"Unnamed: {i}" for i, column in enumerate(header)]
     return frame
-
-
-def shown(value, limit: int = 40) -> str:
-    """``repr(value)`` cut to ``limit`` characters: a hostile 1 MB value keeps messages short."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int with more digits than Python will print
-        text = f"<{type(value).__name__} too long to show>"
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 XLSX_MAGIC = b"PK\x03\x04"  # a zip archive: .xlsx workbooks are zipped XML

@@ -106,6 +106,15 @@ BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
 N_FEATURES = len(FEATURES)
 
 
+def shown(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, so a hostile 1 MB value keeps messages short."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int with more digits than Python will print
+        text = f"<{type(value).__name__} too long to show>"
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def format_duration(ms: float) -> str:
     """``185000`` → ``"3:05"`` (minutes:seconds, rounded to the nearest second)."""
     total = int(round(float(ms) / 1000))
@@ -116,17 +125,17 @@ def parse_duration(text: str) -> float:
     """``"3:05"`` → ``185000.0`` ms. Raises ``ValueError`` with a plain message."""
     parts = str(text).strip().split(":")
     if len(parts) != 2 or not parts[0].strip().isdigit() or not parts[1].strip().isdigit():
-        raise ValueError(f"length {text!r} is not minutes:seconds like 3:05")
+        raise ValueError(f"length {shown(text)} is not minutes:seconds like 3:05")
     minutes, seconds = int(parts[0]), int(parts[1])
     if seconds >= 60:
-        raise ValueError(f"length {text!r}: seconds must be below 60")
+        raise ValueError(f"length {shown(text)}: seconds must be below 60")
     return float((minutes * 60 + seconds) * 1000)
 
 
 def parse_key(value: Any) -> float:
     """A pitch class from ``5``, ``"5"``, ``"F"``, ``"F#"``, ``"Gb"`` or ``"F♯/G♭"``."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        return _plain_number(value)
     text = str(value).strip()
     try:
         return float(text)
@@ -137,11 +146,13 @@ def parse_key(value: Any) -> float:
     if name[:1].upper() in base and name[1:] in ("", "#", "b"):
         shift = {"": 0, "#": 1, "b": -1}[name[1:]]
         return float((base[name[0].upper()] + shift) % 12)
-    raise ValueError(f"key {value!r} is not a note name (C, F#, Bb…) or a number 0–11")
+    raise ValueError(f"key {shown(value)} is not a note name (C, F#, Bb…) or a number 0–11")
 
 
 def parse_mode(value: Any) -> float:
     """``1``/``0``, ``"major"``/``"minor"`` (any case) → 1.0/0.0."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _plain_number(value)
     text = str(value).strip().lower()
     if text in ("major", "maj"):
         return 1.0
@@ -150,17 +161,19 @@ def parse_mode(value: Any) -> float:
     try:
         return float(text)
     except ValueError:
-        raise ValueError(f"mode {value!r} is not major/minor or 1/0") from None
+        raise ValueError(f"mode {shown(value)} is not major/minor or 1/0") from None
 
 
 def _plain_number(value: Any) -> float:
     """A number from a number or numeric text; ``ValueError`` with a plain message otherwise."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a number")
+        raise ValueError(f"{shown(value)} is not a number")
     try:
         return float(value)
+    except OverflowError:  # an int beyond float range, e.g. 10**400 from JSON
+        raise ValueError(f"{shown(value)} is far outside any valid range") from None
     except (TypeError, ValueError):
-        raise ValueError(f"{value!r} is not a number") from None
+        raise ValueError(f"{shown(value)} is not a number") from None
 
 
 def check_value(name: str, value: Any) -> float:
@@ -170,7 +183,7 @@ def check_value(name: str, value: Any) -> float:
     not finite or out of its physical range.
     """
     if name not in BY_NAME:
-        raise ValueError(f"unknown characteristic {name!r}; expected one of {', '.join(FEATURE_NAMES)}")
+        raise ValueError(f"unknown characteristic {shown(name)}; expected one of {', '.join(FEATURE_NAMES)}")
     feature = BY_NAME[name]
     try:
         if feature.kind == "key":
@@ -182,10 +195,10 @@ def check_value(name: str, value: Any) -> float:
         else:
             number = _plain_number(value)
     except (TypeError, ValueError) as err:
-        detail = str(err) if str(err) else f"{value!r} is not a number"
+        detail = str(err) if str(err) else f"{shown(value)} is not a number"
         raise ValueError(f"{name}: {detail}") from None
     if not math.isfinite(number):
-        raise ValueError(f"{name}: {value!r} is not a finite number")
+        raise ValueError(f"{name}: {shown(value)} is not a finite number")
     if number < feature.low or number > feature.high:
         raise ValueError(
             f"{name}: {number:g} is outside the valid range {feature.low:g}–{feature.high:g} {feature.unit}"
@@ -215,7 +228,8 @@ def parse_song(raw: Mapping[str, Any]) -> tuple[dict[str, float], list[str]]:
     unknown = [k for k in raw if k not in BY_NAME]
     if unknown:
         raise ValueError(
-            f"unknown characteristic(s) {', '.join(map(repr, unknown))}; "
+            f"unknown characteristic(s) {', '.join(map(shown, unknown[:5]))}"
+            f"{f' and {len(unknown) - 5} more' if len(unknown) > 5 else ''}; "
             f"expected {', '.join(FEATURE_NAMES)}"
         )
     song, filled = {}, []
@@ -234,19 +248,31 @@ def load_song_arg(text: str) -> tuple[dict[str, float], list[str]]:
     Accepts the output of ``python -m virality features --json`` too, where each value is
     ``{"value": v, "confidence": c}``.
     """
-    path = Path(text)
     source = text
-    if not text.lstrip().startswith("{"):
-        if not path.is_file():
-            raise ValueError(f"--song {text!r} is neither inline JSON nor a readable file")
-        source = path.read_text(encoding="utf-8")
+    if not text.lstrip().startswith(("{", "[")):
+        source = _read_song_file(text)
     try:
         raw = json.loads(source)
     except json.JSONDecodeError as err:
         raise ValueError(f"song is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+    except (ValueError, RecursionError) as err:  # a 5,000-digit number; nesting thousands deep
+        raise ValueError(f"song is not usable JSON: {str(err).split(':')[0]}") from None
     if isinstance(raw, dict):
         raw = {k: (v.get("value") if isinstance(v, dict) else v) for k, v in raw.items()}
     return parse_song(raw)
+
+
+def _read_song_file(text: str) -> str:
+    """The text of the JSON file named ``text``; ``ValueError`` with a plain line otherwise."""
+    try:
+        path = Path(text)
+        if not path.is_file():
+            raise ValueError(f"--song {shown(text)} is neither inline JSON nor a readable file")
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"--song {shown(text)} is not a UTF-8 text file") from None
+    except OSError as err:  # name too long, permission denied …
+        raise ValueError(f"--song {shown(text)} cannot be read ({err.strerror or err})") from None
 
 
 def describe(song: Mapping[str, float]) -> str:

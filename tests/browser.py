@@ -1,0 +1,224 @@
+"""Helpers for the real-browser tests: a ``streamlit run`` server and headless Chromium.
+
+Kept free of page specifics so each page's test is a few lines: ``open_page``,
+``by_text``, ``labelled``, ``press``, ``wait_idle``, ``screenshot``. Debian's Chromium
+and chromedriver only: Selenium is given the driver path, so Selenium Manager never
+downloads anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "test-output"
+DOWNLOADS = OUTPUT / "downloads"
+CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--no-first-run", "--window-size=1400,1600")
+DEBIAN_CHROMEDRIVER = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
+TIMEOUT = 90  # seconds: a cold start imports torch and loads the model on a busy 2-core machine
+
+
+def browser_binaries() -> tuple[str, str]:
+    """``(chromium, chromedriver)`` paths; fail under CI, skip elsewhere, when missing."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver") or next((p for p in DEBIAN_CHROMEDRIVER if Path(p).exists()), None)
+    if chromium and driver:
+        return chromium, driver
+    reason = "Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but {reason}")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(script: str = "app.py", log: Path | None = None) -> Iterator[str]:
+    """Run ``streamlit run script`` on a free localhost port; yield its base URL."""
+    port = free_port()
+    log = log or OUTPUT / "streamlit.log"
+    log.parent.mkdir(exist_ok=True)
+    with log.open("w") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            wait_healthy(port, server)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+def wait_healthy(port: int, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"streamlit exited with status {server.returncode}; see test-output/streamlit.log")
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        time.sleep(0.2)
+    raise TimeoutError(f"streamlit did not answer /_stcore/health within {TIMEOUT} s")
+
+
+def chromium(chromium_path: str, driver_path: str):
+    """A headless Chromium with a fresh profile (caller quits it)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium_path
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='virality-chromium-')}")
+    DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    options.add_experimental_option("prefs", {"download.default_directory": str(DOWNLOADS),
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    driver.set_page_load_timeout(TIMEOUT)
+    return driver
+
+
+# --- page steps -------------------------------------------------------------------------
+
+def until(driver, condition: Callable, timeout: float = TIMEOUT, message: str = ""):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d), message)
+
+
+def script_state(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    apps = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"]')
+    return apps[0].get_attribute("data-test-script-state") if apps else "absent"
+
+
+def wait_idle(driver, settle: float = 0.6) -> None:
+    """Wait until the script run has finished and stayed finished for ``settle`` seconds
+    (a key press can start its rerun a moment after it is sent)."""
+    calm_since = [None]
+
+    def calm(d) -> bool:
+        if script_state(d) != "notRunning" or d.find_elements("css selector", '[data-testid="stStatusWidget"]'):
+            calm_since[0] = None
+            return False
+        calm_since[0] = calm_since[0] or time.monotonic()
+        return time.monotonic() - calm_since[0] >= settle
+
+    until(driver, calm, message="the app never finished its rerun")
+
+
+def assert_no_exception(driver) -> None:
+    """Streamlit shows an uncaught exception as an ``stException`` box."""
+    from selenium.webdriver.common.by import By
+
+    boxes = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    assert not boxes, f"the page shows a traceback: {boxes[0].text[:500]}"
+
+
+def by_text(driver, text: str, css: str = "*", timeout: float = TIMEOUT):
+    """The first visible element matching ``css`` whose own text contains ``text``."""
+    from selenium.webdriver.common.by import By
+
+    def find(d):
+        for element in d.find_elements(By.CSS_SELECTOR, css):
+            with contextlib.suppress(Exception):
+                if text in element.text and element.is_displayed():
+                    return element
+        return False
+
+    return until(driver, find, timeout, f"no visible {css} with text {text!r}")
+
+
+def open_app(driver, base_url: str) -> None:
+    driver.get(base_url + "/")
+    until(driver, lambda d: script_state(d) not in ("absent", "initial"), message="the app never started")
+    wait_idle(driver)
+    assert_no_exception(driver)
+
+
+def open_page(driver, label: str) -> None:
+    """Go to a page the way a person does: click its link in the sidebar (same session)."""
+    link = by_text(driver, label, '[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]')
+    link.click()
+    until(driver, lambda d: d.find_elements("css selector", "h1") and label in d.find_element("css selector", "h1").text,
+          message=f"page {label!r} did not open")
+    wait_idle(driver)
+    assert_no_exception(driver)
+
+
+def labelled(driver, label: str, css: str = "input"):
+    """The input (or ``css``) inside the widget whose label contains ``label``."""
+    from selenium.webdriver.common.by import By
+
+    def find(d):
+        for widget_label in d.find_elements(By.CSS_SELECTOR, '[data-testid="stWidgetLabel"]'):
+            if label in widget_label.text:
+                widget = widget_label.find_element(By.XPATH, "./ancestor::*[@data-testid='stElementContainer'][1]")
+                found = widget.find_elements(By.CSS_SELECTOR, css)
+                if found:
+                    return found[0]
+        return False
+
+    return until(driver, find, message=f"no widget labelled {label!r}")
+
+
+def press(driver, element, *keys: str) -> None:
+    """Focus ``element`` with the keyboard's focus and press ``keys`` one by one."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    driver.execute_script("arguments[0].focus()", element)
+    chain = ActionChains(driver)
+    for key in keys:
+        chain.send_keys(key).pause(0.05)
+    chain.perform()
+
+
+def metric_value(driver, label: str) -> str:
+    """The displayed value of the ``st.metric`` whose label contains ``label``."""
+    from selenium.webdriver.common.by import By
+
+    for metric in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]'):
+        if label in metric.find_element(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]').text:
+            return metric.find_element(By.CSS_SELECTOR, '[data-testid="stMetricValue"]').text
+    raise AssertionError(f"no metric labelled {label!r}")
+
+
+def screenshot(driver, name: str) -> Path:
+    """Save the whole page as ``test-output/<name>.png``."""
+    OUTPUT.mkdir(exist_ok=True)
+    path = OUTPUT / f"{name}.png"
+    height = driver.execute_script("return document.body.scrollHeight") or 1600
+    driver.set_window_size(1400, max(1600, min(int(height), 6000)))
+    driver.save_screenshot(str(path))
+    return path
+
+
+def page_missing(script: str) -> bool:
+    return not (ROOT / script).exists()
