@@ -51,9 +51,7 @@ class Predictor:
         self.interval = interval
         self.half_width = float(interval["half_width"])  # mean half-width on held-out tracks
         self.interval_level = float(interval["level"])
-        scores = metadata["scores"]
-        self._levels = np.asarray(scores["levels"], float)
-        self._score_quantiles = np.asarray(scores["predicted_quantiles"], float)
+        self._percentile_knots = _percentile_knots(metadata["scores"])
         dist = metadata["distribution"]
         self._ood_mean = np.asarray(dist["mean"], float)
         self._ood_precision = np.asarray(dist["precision"], float)
@@ -84,14 +82,14 @@ class Predictor:
 
     def predict_array(self, X: np.ndarray) -> pd.DataFrame:
         """(n, 12) → DataFrame with ``predicted_popularity``, ``low``, ``high``, ``percentile``."""
+        return pd.DataFrame(dict(zip(PREDICTION_COLUMNS, self._predict_columns(X))))
+
+    def _predict_columns(self, X: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(n, 12) → (score, low, high, percentile), each (n,): ``predict_array`` without the
+        DataFrame, which alone costs more than the one-row forward pass."""
         score = np.clip(self.raw_scores(X), 0, 100)
         low, high = interval_bounds(self.interval, score)
-        return pd.DataFrame({
-            "predicted_popularity": score,
-            "low": low,
-            "high": high,
-            "percentile": self.percentile(score),
-        })
+        return score, low, high, self.percentile(score)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """A DataFrame with the 12 characteristic columns (valid values) → prediction columns.
@@ -110,20 +108,15 @@ class Predictor:
         """One song (characteristic → value; missing ones take their default) → ``Prediction``."""
         values, _ = parse_song(song)
         x = np.array([[values[n] for n in FEATURE_NAMES]])
-        row = self.predict_array(x).iloc[0]
+        score, low, high, percentile = (float(column[0]) for column in self._predict_columns(x))
         distance, unusual = self.ood_check(x)
-        return Prediction(score=float(row["predicted_popularity"]), low=float(row["low"]), high=float(row["high"]),
-                          percentile=float(row["percentile"]),
+        return Prediction(score=score, low=low, high=high, percentile=percentile,
                           out_of_distribution=bool(distance[0] > self._ood_threshold or unusual[0]),
                           unusual=unusual[0], distance=float(distance[0]))
 
     def percentile(self, score: np.ndarray) -> np.ndarray:
         """Percent of real training tracks the model scores at or below ``score``."""
-        quantiles = self._score_quantiles
-        # interpolate on the unique quantiles (ties would make the inverse CDF a step)
-        unique, first = np.unique(quantiles, return_index=True)
-        last = len(quantiles) - 1 - np.unique(quantiles[::-1], return_index=True)[1]
-        levels = (self._levels[first] + self._levels[last]) / 2
+        unique, levels = self._percentile_knots
         return np.interp(np.asarray(score, float), unique, levels, left=0.0, right=100.0)
 
     def ood_check(self, X: np.ndarray) -> tuple[np.ndarray, list[list[str]]]:
@@ -142,6 +135,18 @@ class Predictor:
         """(n, 12) → (n,) bool: unlike the real tracks the model learned from."""
         distance, unusual = self.ood_check(X)
         return (distance > self._ood_threshold) | np.array([bool(u) for u in unusual])
+
+
+def _percentile_knots(scores: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The bundle's score quantiles → (unique scores, percent levels) to interpolate on.
+
+    Tied quantiles (many tracks on one score) would make the inverse CDF a step: a tie gets
+    the middle of its levels."""
+    levels = np.asarray(scores["levels"], float)
+    quantiles = np.asarray(scores["predicted_quantiles"], float)
+    unique, first = np.unique(quantiles, return_index=True)
+    last = len(quantiles) - 1 - np.unique(quantiles[::-1], return_index=True)[1]
+    return unique, (levels[first] + levels[last]) / 2
 
 
 @functools.lru_cache(maxsize=4)
