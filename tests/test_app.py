@@ -1,12 +1,9 @@
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest import open_app
 from virality.demo import demo_song
 from virality.features import default_song
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 def shown_score(at: AppTest) -> float:
@@ -15,7 +12,7 @@ def shown_score(at: AppTest) -> float:
 
 @pytest.fixture
 def app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = open_app(timeout=60)
     assert not at.exception
     return at
 

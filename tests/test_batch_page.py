@@ -1,20 +1,17 @@
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest import open_app
 from virality.demo import DEMO_CSV
 from virality.features import FEATURE_NAMES
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 @pytest.fixture
 def page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("pages/4_Batch.py").run()
+    at = open_app("pages/4_Batch.py")
     assert not at.exception
     return at
 

@@ -1,20 +1,17 @@
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest import open_app
 from virality.demo import demo_song
 from virality.explain import METHODS, explain_song, summary_sentence
 from virality.features import default_song
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGE = "pages/2_Explain.py"
 
 
 @pytest.fixture
 def page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page(PAGE).run()
+    at = open_app(PAGE)
     assert not at.exception
     return at
 
@@ -43,7 +40,7 @@ def test_demo_baseline_changes_the_comparison(page, bundled):
 
 
 def test_a_song_scored_on_predict_is_offered_as_baseline(bundled):
-    at = AppTest.from_file(APP, default_timeout=120).run()
+    at = open_app()
     at.slider(key="w_danceability").set_value(0.95).run()
     scored = dict(default_song(), danceability=0.95)
     at.slider(key="w_energy").set_value(0.3).run()

@@ -1,21 +1,17 @@
 """The Model page renders from committed results only (no data set), and degrades gracefully."""
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest import open_app
 from virality import additive, model_report
 from virality.features import FEATURE_NAMES
 
-ROOT = Path(__file__).resolve().parent.parent
-APP, PAGE = str(ROOT / "app.py"), "pages/5_Model.py"
+PAGE = "pages/5_Model.py"
 
 
 def open_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page(PAGE).run()
-    return at
+    return open_app(PAGE)
 
 
 @pytest.fixture(scope="module")

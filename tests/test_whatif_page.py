@@ -1,22 +1,19 @@
 """AppTest of the What-if page: suggestions shown are the engine's, constraints reach the
 search, and "Load into Predict" puts the suggestion into the shared song and the Predict score."""
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest import open_app
 from virality.features import FEATURES, default_song
 from virality.whatif import PRODUCER_CHOICES, search
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGE = "pages/3_What_if.py"
 
 
 @pytest.fixture
 def page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page(PAGE).run()
+    at = open_app(PAGE)
     assert not at.exception
     return at
 

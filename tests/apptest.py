@@ -1,0 +1,19 @@
+"""Opening the app under Streamlit's AppTest, shared by every page's tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+
+
+def open_app(page: str | None = None, timeout: float = 120) -> AppTest:
+    """Run ``app.py`` (the Predict page) once, then switch to ``page`` (e.g.
+    ``"pages/3_What_if.py"``) when one is given, the way a visitor arrives from Predict."""
+    at = AppTest.from_file(APP, default_timeout=timeout).run()
+    if page is not None:
+        at.switch_page(page).run()
+    return at
