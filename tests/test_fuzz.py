@@ -292,26 +292,30 @@ JSON_VALUE = st.recursive(JSON_LEAF, lambda inner: st.one_of(
 SONG_KEY = st.one_of(st.sampled_from([*FEATURE_NAMES, "duration_ms"]), st.text(max_size=8))
 
 
-def assert_valid_song(song: dict, filled: list) -> None:
+def valid_song_or_clear_error(text: str) -> list[str] | None:
+    """``load_song_arg(text)`` gives a valid song (its filled names are returned) or a clear
+    ValueError (None is returned); anything else fails the test."""
+    try:
+        song, filled = load_song_arg(text)
+    except ValueError as err:
+        assert_clear(err)
+        return None
     assert list(song) == list(FEATURE_NAMES)
     for name, value in song.items():
         feature = BY_NAME[name]
         assert math.isfinite(value) and feature.low <= value <= feature.high
         assert not feature.is_discrete or value == int(value)
     assert set(filled) <= set(FEATURE_NAMES)
+    return filled
 
 
 @FUZZ
 @given(raw=st.dictionaries(SONG_KEY, st.one_of(JSON_LEAF, st.fixed_dictionaries({"value": JSON_LEAF}),
                                                JSON_VALUE), max_size=14))
 def test_song_json_is_a_clear_error_or_a_valid_song(raw):
-    text = json.dumps(raw, allow_nan=True)
-    try:
-        song, filled = load_song_arg(text)
-    except ValueError as err:
-        assert_clear(err)
+    filled = valid_song_or_clear_error(json.dumps(raw, allow_nan=True))
+    if filled is None:
         return
-    assert_valid_song(song, filled)
     given_names = {("duration" if k == "duration_ms" else k) for k, v in raw.items()
                    if (v.get("value") if isinstance(v, dict) else v) is not None}
     assert set(filled) == set(FEATURE_NAMES) - given_names
@@ -321,12 +325,7 @@ def test_song_json_is_a_clear_error_or_a_valid_song(raw):
 @given(text=st.one_of(st.text(max_size=200), st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
                       st.text(alphabet="{}[]\":,0123456789.eE-tempokyNaI ", max_size=200)))
 def test_song_argument_text_is_a_clear_error_or_a_valid_song(text):
-    try:
-        song, filled = load_song_arg(text)
-    except ValueError as err:
-        assert_clear(err)
-        return
-    assert_valid_song(song, filled)
+    valid_song_or_clear_error(text)
 
 
 @pytest.mark.parametrize("text", [
