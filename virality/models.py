@@ -119,31 +119,6 @@ class EnsembleLinear(nn.Module):
         return torch.baddbmm(self.bias, x, self.weight)
 
 
-class MLPEnsemble(nn.Module):
-    """``n_members`` independent MLPs (ReLU, dropout) trained together, outputs averaged.
-
-    Input (n, d_in) → output (n,), in standardised target units. ``member_outputs``
-    gives (n_members, n) for training each member on its own loss.
-    """
-
-    def __init__(self, d_in: int, hidden: tuple[int, ...] = (64, 64), n_members: int = 5, dropout: float = 0.1):
-        super().__init__()
-        layers: list[nn.Module] = []
-        width = d_in
-        for size in hidden:
-            layers += [EnsembleLinear(n_members, width, size), nn.ReLU(), nn.Dropout(dropout)]
-            width = size
-        layers.append(EnsembleLinear(n_members, width, 1))
-        self.layers = nn.Sequential(*layers)
-        self.n_members = n_members
-
-    def member_outputs(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x.unsqueeze(0).expand(self.n_members, -1, -1)).squeeze(-1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.member_outputs(x).mean(0)
-
-
 def _mlp_stack(k: int, d_in: int, hidden: tuple[int, ...], dropout: float) -> nn.Sequential:
     """``k`` independent MLPs (d_in → hidden… → 1) as one batched stack: (k, n, d_in) → (k, n, 1).
 
@@ -155,6 +130,25 @@ def _mlp_stack(k: int, d_in: int, hidden: tuple[int, ...], dropout: float) -> nn
         width = size
     layers.append(EnsembleLinear(k, width, 1))
     return nn.Sequential(*layers)
+
+
+class MLPEnsemble(nn.Module):
+    """``n_members`` independent MLPs (ReLU, dropout) trained together, outputs averaged.
+
+    Input (n, d_in) → output (n,), in standardised target units. ``member_outputs``
+    gives (n_members, n) for training each member on its own loss.
+    """
+
+    def __init__(self, d_in: int, hidden: tuple[int, ...] = (64, 64), n_members: int = 5, dropout: float = 0.1):
+        super().__init__()
+        self.layers = _mlp_stack(n_members, d_in, tuple(hidden), dropout)
+        self.n_members = n_members
+
+    def member_outputs(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x.unsqueeze(0).expand(self.n_members, -1, -1)).squeeze(-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.member_outputs(x).mean(0)
 
 
 def _column_groups() -> list[list[int]]:
