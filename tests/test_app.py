@@ -4,6 +4,7 @@ from streamlit.testing.v1 import AppTest
 from tests.apptest import open_app
 from virality.demo import demo_song
 from virality.features import default_song
+from virality.model_report import load_results
 
 
 def shown_score(at: AppTest) -> float:
@@ -19,7 +20,10 @@ def app() -> AppTest:
 
 def test_first_render_shows_the_typical_song_score(app, bundled):
     assert shown_score(app) == round(bundled.predict_song(default_song()).score, 1)
-    assert "typically off by" in " ".join(c.value for c in app.sidebar.caption)
+    sidebar = " ".join(c.value for c in app.sidebar.caption)
+    assert "typically off by" in sidebar
+    cv_r2 = load_results()["candidates"][bundled.metadata["model"]["arch"]]["r2"]["mean"]
+    assert "cross-validation by track" in sidebar and f"R² {cv_r2:.2f}" in sidebar
 
 
 def test_moving_a_slider_shows_exactly_what_virality_predicts(app, bundled):

@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui.state import get_predictor
+from virality.model_report import NoResults, load_results
 from virality.predict import model_summary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,4 +37,14 @@ def page_header(title: str, subtitle: str) -> None:
         for path, label, icon in available_pages():
             st.page_link(path, label=label, icon=icon)
         st.divider()
-        st.caption(model_summary(get_predictor()))
+        st.caption(model_summary(get_predictor(), shipped_cross_validation()))
+
+
+@st.cache_data(show_spinner=False)
+def shipped_cross_validation() -> dict | None:
+    """The shipped recipe's grouped-CV metrics from the committed benchmark, if present."""
+    try:
+        results = load_results()
+    except NoResults:
+        return None
+    return results["candidates"].get(get_predictor().metadata["model"]["arch"])
