@@ -27,6 +27,7 @@ import numpy as np
 from virality.whatif import CONTINUOUS, QuantileScale, snap_columns
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]  # (n, 12) songs → (n,) points
+KeepFn = Callable[[np.ndarray], np.ndarray]  # (n, 12) songs → (n,) bool: edits that count
 
 
 @dataclass
@@ -66,13 +67,17 @@ def _l1(scale: QuantileScale, x0: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 
 def _best_valid(score: ScoreFn, scale: QuantileScale, x0: np.ndarray, X: np.ndarray, target: float,
-                top: int, chunk: int) -> list[tuple[float, np.ndarray, float]]:
-    """The ``top`` closest rows of X (n, 12) that reach ``target``: [(distance, song, score)]."""
+                top: int, chunk: int, keep: KeepFn | None = None) -> list[tuple[float, np.ndarray, float]]:
+    """The ``top`` closest rows of X (n, 12) that reach ``target`` (and pass ``keep``):
+    [(distance, song, score)]."""
     found: list[tuple[float, np.ndarray, float]] = []
     for start in range(0, len(X), chunk):
         part = X[start:start + chunk]
         s = score(part)
-        ok = np.flatnonzero(s >= target)
+        ok = s >= target
+        if keep is not None and ok.any():
+            ok[ok] = keep(part[ok])
+        ok = np.flatnonzero(ok)
         if not ok.size:
             continue
         d = _l1(scale, x0, part[ok])
@@ -84,9 +89,10 @@ def _best_valid(score: ScoreFn, scale: QuantileScale, x0: np.ndarray, X: np.ndar
 
 def set_optima(score: ScoreFn, scale: QuantileScale, x0: np.ndarray, target: float, allowed: Sequence[int],
                box_low: np.ndarray, box_high: np.ndarray, max_changes: int = 3, levels: int = 25,
-               refine_levels: int = 7, refine_rounds: int = 2, top: int = 3,
-               chunk: int = 16384) -> dict[tuple[int, ...], SetOptimum]:
+               refine_levels: int = 7, refine_rounds: int = 2, top: int = 3, chunk: int = 16384,
+               keep: KeepFn | None = None) -> dict[tuple[int, ...], SetOptimum]:
     """Closest valid edit per set of changed characteristics (sets with none are left out).
+    With ``keep`` (e.g. "in distribution"), only edits it accepts count.
 
     ``score``: (n, 12) → (n,) points, as the predictor reports them; ``x0``: (12,) the song;
     ``allowed``: model indices of the continuous characteristics that may change;
@@ -103,18 +109,19 @@ def set_optima(score: ScoreFn, scale: QuantileScale, x0: np.ndarray, target: flo
         for columns in itertools.combinations(sorted(allowed), size):
             if any(not len(axes[j]) for j in columns):
                 continue
-            found = _best_valid(score, scale, x0, _product(x0, columns, [axes[j] for j in columns]), target, top, chunk)
+            found = _best_valid(score, scale, x0, _product(x0, columns, [axes[j] for j in columns]), target, top, chunk,
+                                keep)
             if not found:
                 continue
             found = _refine(score, scale, x0, target, columns, found, cell, u_lo, u_hi, box_low, box_high,
-                            refine_levels, refine_rounds, top, chunk)
+                            refine_levels, refine_rounds, top, chunk, keep)
             d, song, s = found[0]
             optima[columns] = SetOptimum(columns, d, song, s)
     return optima
 
 
 def _refine(score, scale, x0, target, columns, found, cell, u_lo, u_hi, box_low, box_high, refine_levels,
-            refine_rounds, top, chunk):
+            refine_rounds, top, chunk, keep):
     """Finer grids (± one cell, ``refine_levels`` points per characteristic) around each of
     the ``found`` points, ``refine_rounds`` times, each round's cell a ``refine_levels``-th
     of the last; keeps the ``top`` closest valid points (the set stays exactly ``columns``)."""
@@ -131,7 +138,7 @@ def _refine(score, scale, x0, target, columns, found, cell, u_lo, u_hi, box_low,
             if all(len(a) for a in axes):
                 trials.append(_product(x0, columns, axes))
         if trials:
-            more = _best_valid(score, scale, x0, np.concatenate(trials), target, top, chunk)
+            more = _best_valid(score, scale, x0, np.concatenate(trials), target, top, chunk, keep)
             found = sorted(found + more, key=lambda f: f[0])
             unique, seen = [], set()
             for f in found:
