@@ -64,6 +64,7 @@ MAX_SET = 3  # largest set of changes combined exhaustively by the surrogate
 TRIPLE_AXES = 8  # sets of three only among the characteristics with the largest single gains
 OPTIONS_PER_AXIS = (64, 24, 10)  # moves per characteristic combined in sets of 1, 2, 3
 VERIFY_SETS_PER_SUGGESTION = 6  # surrogate combinations checked on the model: the best this many × k
+CLOSEST_SETS = 4  # ... first the closest this many, then any (substantial moves only in sets of 2+)
 RAY = (0.85, 1.0, 1.15, 1.35, 1.7, 2.2)  # multiples of a combination's moves tried on the model
 REFINE_LEVELS = 4  # factors tried between the last short and the first reaching multiple
 BALANCE_SETS = 2  # closest multi-change edits whose share among their characteristics is re-balanced
@@ -329,46 +330,62 @@ def _options(predictor: Predictor, problem: _Problem, X: np.ndarray, gains: np.n
 def _option_table(options: _Options, axes: np.ndarray, width: int) -> np.ndarray:
     """(len(axes), width) option indices per characteristic, cheapest first, evenly thinned
     to ``width``; -1 pads."""
+    order = np.lexsort((options.cost, options.axis))
+    sorted_axis = options.axis[order]
+    starts, stops = np.searchsorted(sorted_axis, axes), np.searchsorted(sorted_axis, axes, "right")
     table = np.full((len(axes), width), -1)
-    for row, j in enumerate(axes):
-        rows = np.flatnonzero(options.axis == j)
-        rows = rows[np.argsort(options.cost[rows])]
+    for row, (start, stop) in enumerate(zip(starts, stops)):
+        rows = order[start:stop]
         if len(rows) > width:
             rows = rows[np.round(np.linspace(0, len(rows) - 1, width)).astype(int)]
         table[row, :len(rows)] = rows
     return table
 
 
-def _combine(problem: _Problem, options: _Options, need: float) -> list[tuple[np.ndarray, bool, float]]:
-    """Best combination of options per set of characteristics (sizes 1 to ``MAX_SET``, within
-    ``max_changes``), by the additive surrogate (gains of single changes add up): the cheapest
-    whose gains sum to ``need`` points, or, where none does, the one that gains most. Returns
-    [(option indices, reaches need, surrogate cost)]. Sets of three only among the
-    ``TRIPLE_AXES`` characteristics with the largest single gains."""
+def _combine(problem: _Problem, options: _Options, need: float, min_move: float = 0.0,
+             first_size: int = 1) -> list[tuple[np.ndarray, bool, float]]:
+    """Best combination of options per set of characteristics (sizes ``first_size`` to
+    ``MAX_SET``, within ``max_changes``), by the additive surrogate (gains of single changes add
+    up): the cheapest whose gains sum to ``need`` points, or, where none does, the one that gains
+    most; in sets of 2+, only moves costing at least ``min_move``. Returns [(option indices,
+    reaches need, surrogate cost)]. Sets of three only among the ``TRIPLE_AXES``
+    characteristics with the largest single gains."""
+    if min_move > 0:
+        big = options.cost >= min_move
+        options = _Options(*(getattr(options, f)[big] for f in ("axis", "delta", "value", "cost", "gain")))
+        index = np.flatnonzero(big)
+    else:
+        index = np.arange(len(options.axis))
     axes = np.unique(options.axis)
     if not len(axes):
         return []
     top_gain = np.array([options.gain[options.axis == j].max() for j in axes])
     found: list[tuple[np.ndarray, bool, float]] = []
-    for size in range(1, min(problem.max_changes, MAX_SET, len(axes)) + 1):
+    for size in range(first_size, min(problem.max_changes, MAX_SET, len(axes)) + 1):
         pool = axes if size < 3 else axes[np.argsort(-top_gain, kind="stable")[:TRIPLE_AXES]]
         sets = np.array(list(itertools.combinations(range(len(pool)), size)))
         if not len(sets):
             continue
         table = _option_table(options, pool, OPTIONS_PER_AXIS[size - 1])
-        picks = np.stack(np.meshgrid(*[np.arange(table.shape[1])] * size, indexing="ij"), -1).reshape(-1, size)
-        chosen = table[sets[:, None, :], picks[None, :, :]]  # (sets, combos, size) option indices
-        present = (chosen >= 0).all(-1)
-        gain = np.where(present, options.gain[chosen].sum(-1), -np.inf)
-        cost = np.where(present, options.cost[chosen].sum(-1), np.inf)
+        gain_t = np.where(table >= 0, options.gain[table], -np.inf)
+        cost_t = np.where(table >= 0, options.cost[table], np.inf)
+        gain, cost = gain_t[sets[:, 0]], cost_t[sets[:, 0]]
+        for position in range(1, size):  # outer sums: (sets, W, …, W)
+            gain = gain[..., None] + gain_t[sets[:, position]].reshape((len(sets),) + (1,) * position + (-1,))
+            cost = cost[..., None] + cost_t[sets[:, position]].reshape((len(sets),) + (1,) * position + (-1,))
+        gain, cost = gain.reshape(len(sets), -1), cost.reshape(len(sets), -1)
         reached = gain >= need
-        best = np.where(reached.any(1), np.where(reached, cost, np.inf).argmin(1), gain.argmax(1))
-        for s in np.flatnonzero(present.any(1)):
-            found.append((chosen[s, best[s]], bool(reached[s, best[s]]), float(cost[s, best[s]])))
+        any_reached = reached.any(1)
+        best = np.where(any_reached, np.where(reached, cost, np.inf).argmin(1), gain.argmax(1))
+        picks = np.stack(np.unravel_index(best, (table.shape[1],) * size), 1)  # (sets, size)
+        chosen = table[sets, picks]
+        rows = np.arange(len(sets))
+        ok = np.isfinite(gain[rows, best])
+        found += [(index[chosen[i]], bool(any_reached[i]), float(cost[i, best[i]])) for i in np.flatnonzero(ok)]
     if problem.max_changes > MAX_SET and len(axes) > MAX_SET:  # beyond three: each top characteristic's best move
         tops = axes[np.argsort(-top_gain, kind="stable")[:problem.max_changes]]
         chosen = np.array([np.flatnonzero(options.axis == j)[options.gain[options.axis == j].argmax()] for j in tops])
-        found.append((chosen, bool(options.gain[chosen].sum() >= need), float(options.cost[chosen].sum())))
+        found.append((index[chosen], bool(options.gain[chosen].sum() >= need), float(options.cost[chosen].sum())))
     return found
 
 
@@ -606,9 +623,14 @@ def _candidates(predictor: Predictor, problem: _Problem) -> tuple[np.ndarray, np
     if not len(X_scan):
         return problem.x0[None], np.array([f0])
     options = _options(predictor, problem, X_scan, s_scan - f0)
-    found = _combine(problem, options, problem.target - f0)
-    order = sorted(range(len(found)), key=lambda i: (not found[i][1], found[i][2] + CHANGE_COST * len(found[i][0])))
-    combos = [found[i][0] for i in order[:VERIFY_SETS_PER_SUGGESTION * problem.k]]
+    # the closest combinations, whatever their moves; then, for other ideas, combinations whose
+    # every move is substantial (a token extra on another characteristic is no new idea)
+    rank = lambda f: (not f[1], f[2] + CHANGE_COST * len(f[0]))  # noqa: E731
+    closest = sorted(_combine(problem, options, problem.target - f0), key=rank)
+    substantial = sorted(_combine(problem, options, problem.target - f0, MIN_EXTRA, 2), key=rank)
+    combos = [f[0] for f in closest[:CLOSEST_SETS]]
+    combos += [f[0] for f in sorted([f for f in closest[CLOSEST_SETS:] if len(f[0]) == 1] + substantial, key=rank)]
+    combos = list({tuple(c): c for c in combos}.values())[:VERIFY_SETS_PER_SUGGESTION * problem.k]
     X_ray, s_ray = _along_rays(predictor, problem, options, combos)
     X, scores = np.concatenate([X_scan, X_ray]), np.concatenate([s_scan, s_ray])
     if (scores >= problem.target).any():  # only valid edits will be offered: drop the rest now
