@@ -58,15 +58,16 @@ PRODUCER_CHOICES = ("danceability", "energy", "loudness", "acousticness", "tempo
 
 # Constants chosen on the benchmark's *tuning* songs (benchmarks/whatif.py, ``tuning_songs``:
 # 20 real tracks drawn apart from the 20 it reports on), never on the reported ones.
-SCAN_POINTS = 12  # scanned values per side of each continuous characteristic
+SCAN_POINTS = 8  # scanned values per side of each continuous characteristic
 FINE_POINTS = 12  # per side: moves the surrogate may combine (gain curve interpolated)
 MAX_SET = 3  # largest set of changes combined exhaustively by the surrogate
 TRIPLE_AXES = 8  # sets of three only among the characteristics with the largest single gains
-OPTIONS_PER_AXIS = (64, 24, 10)  # moves per characteristic combined in sets of 1, 2, 3
+OPTIONS_PER_AXIS = (64, 24, 6)  # moves per characteristic combined in sets of 1, 2, 3
 VERIFY_SETS_PER_SUGGESTION = 6  # surrogate combinations checked on the model: the best this many × k
 CLOSEST_SETS = 4  # ... first the closest this many, then any (substantial moves only in sets of 2+)
-RAY = (0.85, 1.0, 1.15, 1.35, 1.7, 2.2)  # multiples of a combination's moves tried on the model
+RAY = (0.85, 1.0, 1.2, 1.5, 2.2)  # multiples of a combination's moves tried on the model
 REFINE_LEVELS = 4  # factors tried between the last short and the first reaching multiple
+CANDIDATES_PER_SET = 3  # candidates kept per set of changed characteristics for the final choice
 BALANCE_SETS = 2  # closest multi-change edits whose share among their characteristics is re-balanced
 BALANCE_LEVELS = 6  # shares in steps of 1/this (pairs: 5 shares, triples: 10)
 BALANCE_RADII = (0.45, 0.6, 0.75, 0.9, 1.0)  # multiples of the edit's distance tried per share
@@ -411,32 +412,19 @@ def _apply(predictor: Predictor, problem: _Problem, options: _Options, combos: l
     return X
 
 
-def _along_rays(predictor: Predictor, problem: _Problem, options: _Options,
-                combos: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Verify the surrogate on the model: scale each combination's moves by ``RAY`` (one
-    forward pass), then refine between the last factor that fell short and the first that
-    reached the target (``REFINE_LEVELS``, one more pass). Returns candidate songs (n, 12) and
-    their (n,) scores: each combination's closest valid song, or its best-scoring one."""
-    if not combos:
-        return np.empty((0, N_FEATURES)), np.empty(0)
-    ray = np.array(RAY)
-    X = _apply(predictor, problem, options, combos, np.tile(ray, (len(combos), 1)))
-    scores = _scores(predictor, X).reshape(len(combos), len(ray))
-    good = scores >= problem.target
-    hit = good.argmax(1)
-    has = good.any(1)
-    keep_X = [X.reshape(len(combos), len(ray), -1)[np.arange(len(combos)), np.where(has, hit, scores.argmax(1))]]
-    keep_s = [scores[np.arange(len(combos)), np.where(has, hit, scores.argmax(1))]]
-    if has.any():
-        rows = np.flatnonzero(has)
-        high = ray[hit[rows]]
-        low = np.where(hit[rows] > 0, ray[np.maximum(hit[rows] - 1, 0)], 0.0)
-        steps = np.arange(1, REFINE_LEVELS + 1) / (REFINE_LEVELS + 1)
-        t = low[:, None] + (high - low)[:, None] * steps
-        Y = _apply(predictor, problem, options, [combos[r] for r in rows], t)
-        keep_X.append(Y)
-        keep_s.append(_scores(predictor, Y))
-    return np.concatenate(keep_X), np.concatenate(keep_s)
+def _bracket(scores: np.ndarray, t: np.ndarray, target: float) -> tuple[np.ndarray, ...]:
+    """Along each of m rays tried at increasing multiples t (m, T) with these scores (m, T):
+    whether any reached ``target`` (m,), the first that did (index, m), and the multiples
+    between which the boundary lies (``low``: the last short one, or 0; ``high``)."""
+    good = scores >= target
+    has, hit = good.any(1), good.argmax(1)
+    rows = np.arange(len(t))
+    return has, hit, np.where(hit > 0, t[rows, np.maximum(hit - 1, 0)], 0.0), t[rows, hit]
+
+
+def _between(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """(m, ``REFINE_LEVELS``) multiples evenly inside each bracket (low, high)."""
+    return low[:, None] + (high - low)[:, None] * (np.arange(1, REFINE_LEVELS + 1) / (REFINE_LEVELS + 1))
 
 
 def _to_songs(predictor: Predictor, problem: _Problem, u: np.ndarray) -> np.ndarray:
@@ -468,55 +456,39 @@ def _simplex(size: int) -> np.ndarray:
     return np.array(points, float) / n
 
 
-def _rebalance(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The surrogate ignores interactions (energy and loudness together can do more than apart),
-    so for the ``BALANCE_SETS`` closest valid edits of 2–3 continuous changes, try other shares
-    of the move among the same characteristics: for each share (``_simplex``), radii up to the
-    edit's own distance (``BALANCE_RADII``, one forward pass), then finer between the last short
-    and first reaching radius (``REFINE_LEVELS``, one more). Returns the new valid songs found."""
-    scale = quantile_scale(predictor)
-    u0, u_low, u_high = _box_u(scale, problem)
+def _balance_rays(predictor: Predictor, problem: _Problem, X: np.ndarray,
+                  distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The surrogate ignores interactions (energy and loudness together can do more than
+    apart), so the ``BALANCE_SETS`` closest valid edits X (n, 12) of 2–3 continuous changes
+    (``distance`` (n,) in quantile units) get other shares of their move among the same
+    characteristics (``_simplex``). Returns the rays' unit directions (m, 10) (L1 length 1, in
+    quantile units) and the distance of the edit each came from (m,)."""
     cont = np.array(CONTINUOUS)
     moved = X[:, cont] != problem.x0[cont]
     n_moved = moved.sum(1)
-    plain = (X[:, [KEY, MODE]] == problem.x0[[KEY, MODE]]).all(1) & (n_moved >= 2) & (n_moved <= 3) & (scores >= problem.target)
+    plain = (X[:, [KEY, MODE]] == problem.x0[[KEY, MODE]]).all(1) & (n_moved >= 2) & (n_moved <= 3)
     rows = np.flatnonzero(plain)
-    if not rows.size:
-        return np.empty((0, N_FEATURES)), np.empty(0)
-    U = scale.to_quantile(X[rows])
-    dist = np.abs(U - u0).sum(1)
+    rows = rows[np.argsort(distance[rows], kind="stable")]
     _, first = np.unique(moved[rows], axis=0, return_index=True)  # the closest edit of each set
-    first = first[np.argsort(dist[first])][:BALANCE_SETS]
-    if not len(first):
-        return np.empty((0, N_FEATURES)), np.empty(0)
+    rows = rows[np.sort(first)][:BALANCE_SETS]
+    if not rows.size:
+        return np.empty((0, len(cont))), np.empty(0)
+    signs = np.sign(quantile_scale(predictor).to_quantile(X[rows]) - problem.u0)
     directions, radii = [], []
-    for i in first:
-        cols = np.flatnonzero(moved[rows[i]])
+    for r, sign in zip(rows, signs):
+        cols = np.flatnonzero(moved[r])
         shares = _simplex(len(cols))
         d = np.zeros((len(shares), len(cont)))
-        d[:, cols] = shares * np.sign(U[i, cols] - u0[cols])
+        d[:, cols] = shares * sign[cols]
         directions.append(d)
-        radii.append(np.full(len(shares), dist[i]))
-    directions, radii = np.concatenate(directions), np.concatenate(radii)
+        radii.append(np.full(len(shares), distance[r]))
+    return np.concatenate(directions), np.concatenate(radii)
 
-    def along(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # t: (m, T) radii
-        U_try = np.clip(u0 + np.repeat(directions, t.shape[1], 0) * t.reshape(-1, 1), u_low, u_high)
-        songs = _to_songs(predictor, problem, U_try)
-        return songs, _scores(predictor, songs).reshape(t.shape)
 
-    levels = np.array(BALANCE_RADII)
-    songs, s = along(radii[:, None] * levels)
-    good = s >= problem.target
-    has = good.any(1)
-    if not has.any():
-        return np.empty((0, N_FEATURES)), np.empty(0)
-    hit = good.argmax(1)[has]
-    high = radii[has] * levels[hit]
-    low = np.where(hit > 0, radii[has] * levels[np.maximum(hit - 1, 0)], 0.0)
-    directions, songs_hit = directions[has], songs.reshape(len(radii), len(levels), -1)[np.flatnonzero(has), hit]
-    fine = low[:, None] + (high - low)[:, None] * (np.arange(1, REFINE_LEVELS + 1) / (REFINE_LEVELS + 1))
-    fine_songs, fine_s = along(fine)
-    return np.concatenate([songs_hit, fine_songs]), np.concatenate([s[has, hit], fine_s.ravel()])
+def _along(predictor: Predictor, problem: _Problem, directions: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(m·T, 12) songs at the original + t (m, T) × each direction (m, 10), in quantile units."""
+    U = np.clip(problem.u0 + np.repeat(directions, t.shape[1], 0) * t.reshape(-1, 1), problem.u_low, problem.u_high)
+    return _to_songs(predictor, problem, U)
 
 
 def _scores(predictor: Predictor, X: np.ndarray) -> np.ndarray:
@@ -616,30 +588,70 @@ def search(predictor: Predictor, song: Mapping[str, float], *, target: float | N
 
 
 def _candidates(predictor: Predictor, problem: _Problem) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 12) distinct candidate songs and their (n,) scores: the scanned single changes,
-    and the surrogate's best combination per set of characteristics verified along its ray.
-    When any reaches the target, only those that do."""
+    """(n, 12) distinct candidate songs and their (n,) scores; when any reaches the target,
+    only those that do. Four forward passes: the line scans; the surrogate's combinations
+    along their rays (``RAY``); then, together, those rays refined inside their bracket and
+    the re-balanced shares of the closest multi-change edits (``BALANCE_RADII``); last, those
+    refined."""
     X_scan, s_scan, f0 = _scan(predictor, problem)
     if not len(X_scan):
         return problem.x0[None], np.array([f0])
     options = _options(predictor, problem, X_scan, s_scan - f0)
-    # the closest combinations, whatever their moves; then, for other ideas, combinations whose
-    # every move is substantial (a token extra on another characteristic is no new idea)
-    rank = lambda f: (not f[1], f[2] + CHANGE_COST * len(f[0]))  # noqa: E731
-    closest = sorted(_combine(problem, options, problem.target - f0), key=rank)
-    substantial = sorted(_combine(problem, options, problem.target - f0, MIN_EXTRA, 2), key=rank)
-    combos = [f[0] for f in closest[:CLOSEST_SETS]]
-    combos += [f[0] for f in sorted([f for f in closest[CLOSEST_SETS:] if len(f[0]) == 1] + substantial, key=rank)]
-    combos = list({tuple(c): c for c in combos}.values())[:VERIFY_SETS_PER_SUGGESTION * problem.k]
-    X_ray, s_ray = _along_rays(predictor, problem, options, combos)
-    X, scores = np.concatenate([X_scan, X_ray]), np.concatenate([s_scan, s_ray])
+    combos = _combos_to_verify(problem, options, problem.target - f0)
+    X, scores = [X_scan], [s_scan]
+    refine_X = np.empty((0, N_FEATURES))
+    if combos:
+        t = np.tile(np.array(RAY), (len(combos), 1))
+        ray_X = _apply(predictor, problem, options, combos, t)
+        ray_s = _scores(predictor, ray_X).reshape(t.shape)
+        has, hit, low, high = _bracket(ray_s, t, problem.target)
+        pick = np.where(has, hit, ray_s.argmax(1))
+        X.append(ray_X.reshape(len(combos), t.shape[1], -1)[np.arange(len(combos)), pick])
+        scores.append(ray_s[np.arange(len(combos)), pick])
+        if has.any():
+            refine_X = _apply(predictor, problem, options, [c for c, h in zip(combos, has) if h],
+                              _between(low[has], high[has]))
+    X, scores = np.concatenate(X), np.concatenate(scores)
+    valid = scores >= problem.target
+    directions, radii = _balance_rays(predictor, problem, X[valid], _distance(predictor, problem.x0, X[valid]))
+    t = radii[:, None] * np.array(BALANCE_RADII)
+    both = _scores(predictor, np.concatenate([refine_X, _along(predictor, problem, directions, t)]))
+    X, scores = np.concatenate([X, refine_X]), np.concatenate([scores, both[:len(refine_X)]])
+    if len(directions):
+        bal_s = both[len(refine_X):].reshape(t.shape)
+        has, _, low, high = _bracket(bal_s, t, problem.target)
+        if has.any():
+            fine_X = _along(predictor, problem, directions[has], _between(low[has], high[has]))
+            X, scores = np.concatenate([X, fine_X]), np.concatenate([scores, _scores(predictor, fine_X)])
     if (scores >= problem.target).any():  # only valid edits will be offered: drop the rest now
         X, scores = X[scores >= problem.target], scores[scores >= problem.target]
-        X_bal, s_bal = _rebalance(predictor, problem, X, scores)
-        ok = s_bal >= problem.target
-        X, scores = np.concatenate([X, X_bal[ok]]), np.concatenate([scores, s_bal[ok]])
     X, first = np.unique(X, axis=0, return_index=True)
-    return X, scores[first]
+    return _thin(predictor, problem, X, scores[first])
+
+
+def _combos_to_verify(problem: _Problem, options: _Options, need: float) -> list[np.ndarray]:
+    """Option-index arrays of the combinations to check on the model, best first: the
+    ``CLOSEST_SETS`` closest, whatever their moves; then single changes and combinations whose
+    every move is substantial (a token extra on another characteristic is no new idea); in all
+    ``VERIFY_SETS_PER_SUGGESTION`` × k."""
+    rank = lambda f: (not f[1], f[2] + CHANGE_COST * len(f[0]))  # noqa: E731
+    closest = sorted(_combine(problem, options, need), key=rank)
+    substantial = sorted(_combine(problem, options, need, MIN_EXTRA, 2), key=rank)
+    combos = [f[0] for f in closest[:CLOSEST_SETS]]
+    combos += [f[0] for f in sorted([f for f in closest[CLOSEST_SETS:] if len(f[0]) == 1] + substantial, key=rank)]
+    return list({tuple(c): c for c in combos}.values())[:VERIFY_SETS_PER_SUGGESTION * problem.k]
+
+
+def _thin(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keep, per set of changed characteristics, the ``CANDIDATES_PER_SET`` closest valid
+    candidates (or, when none is valid, the best-scoring): the rest would not be chosen."""
+    _, group = np.unique(X != problem.x0, axis=0, return_inverse=True)
+    key = _distance(predictor, problem.x0, X) if (scores >= problem.target).any() else -scores
+    order = np.lexsort((key, group.ravel()))
+    ranked = group.ravel()[order]
+    rank = np.arange(len(order)) - np.searchsorted(ranked, ranked)
+    keep = np.sort(order[rank < CANDIDATES_PER_SET])
+    return X[keep], scores[keep]
 
 
 def _finish(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray, result: WhatIfResult,
