@@ -6,28 +6,35 @@ mapped to the share of real TikTok tracks below it (0–1, from
 tracks" for tempo and for energy alike. Key (circular, 12 pitch classes) and mode are
 discrete and tried by enumeration.
 
-Steps (all batched, one torch thread is enough):
+Steps (all batched: four forward passes of the model, no gradients, one torch thread):
 
-1. **Starts**: one per set of continuous characteristics allowed to change together
-   (every single one, every pair, then seeded random larger sets up to ``max_changes``).
-2. **Projected gradient ascent** in quantile space: each start moves only its own set, by
-   the smallest step that would reach the target if the model were linear there
-   (capped), projected onto the box (range of real tracks ∩ the user's bounds). Sparsity
-   comes from each start's own small set and from steps 4–5. Where autograd gives a flat or
-   no gradient (a non-differentiable architecture), central differences stand in.
-3. **Discrete repair**: slider steps are applied; key/mode alternatives (all 11 other keys,
-   the other mode) are tried on the candidates that fell short and on their own.
-4. **Greedy pruning**: a change is undone when the target is still reached without it.
-5. **Pulling back**: each valid edit is scaled back toward the original as far as the target
-   is still reached (all its changes together: two batched 8-level grids, the second
-   refining the first); then a two-change edit is re-balanced (least-distance valid point of
-   an 8 × 8 grid over both) and, in a 3+-change edit, the single change whose pull-back saves
-   most distance is pulled back.
-6. **Diverse choice and re-scoring**: valid first, then in distribution, then lowest
+1. **Line scans**: every single change is scored exactly on a line: ``SCAN_POINTS`` values per
+   side of each allowed continuous characteristic (evenly spaced in quantile units up to the
+   box: range of real tracks ∩ the user's bounds, on the slider steps), every allowed key and
+   mode.
+2. **Additive surrogate, exhaustive per set**: each scan's gain curve (points vs move) is
+   interpolated at ``FINE_POINTS`` moves per side; for every set of 1 to ``MAX_SET``
+   characteristics (within ``max_changes``), all combinations of their moves are summed
+   (numpy, no model) and the cheapest whose gains reach the target is kept (the one that
+   gains most where none does). The closest ``CLOSEST_SETS`` are verified whatever their
+   moves; the rest only with substantial moves (≥ ``MIN_EXTRA``) in every changed
+   characteristic, since a token extra is no new idea.
+3. **Verification along rays**: each combination's moves are scaled by the ``RAY``
+   multiples on the model; between the last multiple short of the target and the first that
+   reaches it, ``REFINE_LEVELS`` more. The model is not additive (energy and loudness
+   together can do more than apart), so
+4. **Re-balancing**: for the ``BALANCE_SETS`` closest valid edits of 2–3 continuous changes,
+   other shares of the move among the same characteristics (a ``BALANCE_LEVELS`` simplex grid)
+   at radii up to the edit's own distance, refined the same way.
+5. **Diverse choice and re-scoring**: valid first, then in distribution, then lowest
    distance + ``CHANGE_COST`` per change; each a new idea (a new set of changed
    characteristics, not another's set plus token extras) before any near-repeat. The k
    chosen are re-scored by ``Predictor.predict_array``: that score and its interval are
    reported and decide ``reached``; out-of-distribution ones are flagged.
+
+The constants were chosen on 20 *tuning* songs, drawn apart from the 20 songs the benchmark
+reports on (``python -m benchmarks.whatif --tune`` → benchmarks/results/whatif_tuning.md).
+``virality.whatif_reference`` finds the closest valid edit per set by brute force, as a yardstick.
 
 Untouched characteristics are copied from the original song, bit for bit.
 """
@@ -435,7 +442,7 @@ def _to_songs(predictor: Predictor, problem: _Problem, u: np.ndarray) -> np.ndar
     cont = list(CONTINUOUS)
     raw = scale.to_raw(u)
     new = snap_columns(raw, cont)
-    # round away from the original: rounding back would undo part of the move the ascent found
+    # round away from the original: rounding back would undo part of the move the search found
     steps = np.array([FEATURES[j].step for j in cont])
     moved = np.abs(raw - problem.x0[cont]) > 0.01 * steps  # not just the round trip's float error
     toward = moved & (np.abs(new - problem.x0[cont]) < np.abs(raw - problem.x0[cont]))
