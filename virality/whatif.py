@@ -20,8 +20,8 @@ Steps (all batched: four forward passes of the model, no gradients, one torch th
    moves; the rest only with substantial moves (≥ ``MIN_EXTRA``) in every changed
    characteristic, since a token extra is no new idea.
 3. **Verification along rays**: each combination's moves are scaled by the ``RAY``
-   multiples on the model; between the last multiple short of the target and the first that
-   reaches it, ``REFINE_LEVELS`` more. The model is not additive (energy and loudness
+   multiples on the model; then around the boundary estimated by the secant between the last
+   multiple short of the target and the first that reaches it (``REFINE`` offsets). The model is not additive (energy and loudness
    together can do more than apart), so
 4. **Re-balancing**: for the ``BALANCE_SETS`` closest valid edits of 2–3 continuous changes,
    other shares of the move among the same characteristics (a ``BALANCE_LEVELS`` simplex grid)
@@ -70,10 +70,10 @@ FINE_POINTS = 12  # per side: moves the surrogate may combine (gain curve interp
 MAX_SET = 3  # largest set of changes combined exhaustively by the surrogate
 TRIPLE_AXES = 8  # sets of three only among the characteristics with the largest single gains
 OPTIONS_PER_AXIS = (64, 24, 6)  # moves per characteristic combined in sets of 1, 2, 3
-VERIFY_SETS_PER_SUGGESTION = 6  # surrogate combinations checked on the model: the best this many × k
+VERIFY_SETS_PER_SUGGESTION = 4  # surrogate combinations checked on the model: the best this many × k
 CLOSEST_SETS = 4  # ... first the closest this many, then any (substantial moves only in sets of 2+)
 RAY = (0.85, 1.0, 1.2, 1.5, 2.2)  # multiples of a combination's moves tried on the model
-REFINE_LEVELS = 4  # factors tried between the last short and the first reaching multiple
+REFINE = (-0.04, -0.015, 0.005, 0.03, 0.08)  # relative offsets tried around the secant's boundary estimate
 CANDIDATES_PER_SET = 3  # candidates kept per set of changed characteristics for the final choice
 BALANCE_SETS = 2  # closest multi-change edits whose share among their characteristics is re-balanced
 BALANCE_LEVELS = 6  # shares in steps of 1/this (pairs: 5 shares, triples: 10)
@@ -419,19 +419,26 @@ def _apply(predictor: Predictor, problem: _Problem, options: _Options, combos: l
     return X
 
 
-def _bracket(scores: np.ndarray, t: np.ndarray, target: float) -> tuple[np.ndarray, ...]:
+def _bracket(scores: np.ndarray, t: np.ndarray, target: float, base: float) -> tuple[np.ndarray, ...]:
     """Along each of m rays tried at increasing multiples t (m, T) with these scores (m, T):
-    whether any reached ``target`` (m,), the first that did (index, m), and the multiples
-    between which the boundary lies (``low``: the last short one, or 0; ``high``)."""
+    whether any reached ``target`` (m,), the first that did (index, m), and where the boundary
+    is estimated to lie (m,): the secant between the last short multiple (or 0, scored
+    ``base``) and the first that reached."""
     good = scores >= target
     has, hit = good.any(1), good.argmax(1)
     rows = np.arange(len(t))
-    return has, hit, np.where(hit > 0, t[rows, np.maximum(hit - 1, 0)], 0.0), t[rows, hit]
+    before = np.maximum(hit - 1, 0)
+    low = np.where(hit > 0, t[rows, before], 0.0)
+    s_low = np.where(hit > 0, scores[rows, before], base)
+    high, s_high = t[rows, hit], scores[rows, hit]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.nan_to_num(np.clip((target - s_low) / (s_high - s_low), 0.0, 1.0), nan=1.0)
+    return has, hit, low + share * (high - low)
 
 
-def _between(low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """(m, ``REFINE_LEVELS``) multiples evenly inside each bracket (low, high)."""
-    return low[:, None] + (high - low)[:, None] * (np.arange(1, REFINE_LEVELS + 1) / (REFINE_LEVELS + 1))
+def _near(estimate: np.ndarray) -> np.ndarray:
+    """(m, len(``REFINE``)) multiples around each estimated boundary multiple (m,)."""
+    return estimate[:, None] * (1.0 + np.array(REFINE))
 
 
 def _to_songs(predictor: Predictor, problem: _Problem, u: np.ndarray) -> np.ndarray:
@@ -576,10 +583,10 @@ def search(predictor: Predictor, song: Mapping[str, float], *, target: float | N
     bounds = dict(bounds or {})
     _check_request(target, gain, vary, bounds, max_changes, k)
     x0 = np.array([values[n] for n in FEATURE_NAMES], float)
-    before = predictor.predict_array(x0[None]).iloc[0]
-    score0 = float(before["predicted_popularity"])
+    before = predictor.predict_array(x0[None])
+    score0, low0, high0 = (float(before[c].to_numpy()[0]) for c in ("predicted_popularity", "low", "high"))
     target = float(target) if target is not None else score0 + float(gain)
-    result = WhatIfResult(values, score0, float(before["low"]), float(before["high"]), target, False)
+    result = WhatIfResult(values, score0, low0, high0, target, False)
     if score0 >= target:
         result.reached = True
         result.message = f"The song already scores {score0:.1f}, at or above the target {target:.1f}."
@@ -611,13 +618,13 @@ def _candidates(predictor: Predictor, problem: _Problem) -> tuple[np.ndarray, np
         t = np.tile(np.array(RAY), (len(combos), 1))
         ray_X = _apply(predictor, problem, options, combos, t)
         ray_s = _scores(predictor, ray_X).reshape(t.shape)
-        has, hit, low, high = _bracket(ray_s, t, problem.target)
+        has, hit, estimate = _bracket(ray_s, t, problem.target, f0)
         pick = np.where(has, hit, ray_s.argmax(1))
         X.append(ray_X.reshape(len(combos), t.shape[1], -1)[np.arange(len(combos)), pick])
         scores.append(ray_s[np.arange(len(combos)), pick])
         if has.any():
             refine_X = _apply(predictor, problem, options, [c for c, h in zip(combos, has) if h],
-                              _between(low[has], high[has]))
+                              _near(estimate[has]))
     X, scores = np.concatenate(X), np.concatenate(scores)
     valid = scores >= problem.target
     directions, radii = _balance_rays(predictor, problem, X[valid], _distance(predictor, problem.x0, X[valid]))
@@ -626,9 +633,9 @@ def _candidates(predictor: Predictor, problem: _Problem) -> tuple[np.ndarray, np
     X, scores = np.concatenate([X, refine_X]), np.concatenate([scores, both[:len(refine_X)]])
     if len(directions):
         bal_s = both[len(refine_X):].reshape(t.shape)
-        has, _, low, high = _bracket(bal_s, t, problem.target)
+        has, _, estimate = _bracket(bal_s, t, problem.target, f0)
         if has.any():
-            fine_X = _along(predictor, problem, directions[has], _between(low[has], high[has]))
+            fine_X = _along(predictor, problem, directions[has], _near(estimate[has]))
             X, scores = np.concatenate([X, fine_X]), np.concatenate([scores, _scores(predictor, fine_X)])
     if (scores >= problem.target).any():  # only valid edits will be offered: drop the rest now
         X, scores = X[scores >= problem.target], scores[scores >= problem.target]
@@ -676,11 +683,12 @@ def _finish(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.n
             song[FEATURE_NAMES[j]] = FEATURES[j].snap(X[i, j])  # exactly the slider's value
         songs.append(song)
     table = predictor.predict_array(np.array([[s[n] for n in FEATURE_NAMES] for s in songs]).reshape(-1, N_FEATURES))
-    for i, song, (_, row) in zip(chosen, songs, table.iterrows()):
+    columns = (table[c].to_numpy() for c in ("predicted_popularity", "low", "high", "percentile"))
+    for i, song, score, low, high, percentile in zip(chosen, songs, *columns):
         changes = {n: (result.song[n], song[n]) for n in FEATURE_NAMES if song[n] != result.song[n]}
-        score = float(row["predicted_popularity"])
-        result.suggestions.append(Suggestion(song, score, float(row["low"]), float(row["high"]),
-                                             float(row["percentile"]), changes, float(distance[i]),
+        score = float(score)
+        result.suggestions.append(Suggestion(song, score, float(low), float(high),
+                                             float(percentile), changes, float(distance[i]),
                                              score >= result.target, bool(ood[i]), score - result.original_score))
     result.reached = any(s.reached for s in result.suggestions)
     if not result.suggestions:
