@@ -250,18 +250,20 @@ def summarise_reference(per_method: dict, refs: dict) -> dict:
 
 TUNING = {  # settings tried with --tune: one constant of virality.whatif changed at a time
     "as shipped": {},
-    "SCAN_POINTS 8": {"SCAN_POINTS": 8}, "SCAN_POINTS 16": {"SCAN_POINTS": 16},
+    "SCAN_POINTS 6": {"SCAN_POINTS": 6}, "SCAN_POINTS 12": {"SCAN_POINTS": 12},
     "FINE_POINTS 8": {"FINE_POINTS": 8}, "FINE_POINTS 24": {"FINE_POINTS": 24},
     "VERIFY_SETS_PER_SUGGESTION 3": {"VERIFY_SETS_PER_SUGGESTION": 3},
     "VERIFY_SETS_PER_SUGGESTION 6": {"VERIFY_SETS_PER_SUGGESTION": 6},
     "VERIFY_SETS_PER_SUGGESTION 8": {"VERIFY_SETS_PER_SUGGESTION": 8},
     "CLOSEST_SETS 2": {"CLOSEST_SETS": 2}, "CLOSEST_SETS 8": {"CLOSEST_SETS": 8},
     "BALANCE_SETS 0": {"BALANCE_SETS": 0}, "BALANCE_SETS 4": {"BALANCE_SETS": 4},
+    "BALANCE_RADII 5 levels": {"BALANCE_RADII": (0.45, 0.6, 0.75, 0.9, 1.0)},
+    "BALANCE_LEVELS 6": {"BALANCE_LEVELS": 6},
     "CHANGE_COST 0.15": {"CHANGE_COST": 0.15}, "CHANGE_COST 0.45": {"CHANGE_COST": 0.45},
     "REFINE 3 offsets": {"REFINE": (-0.02, 0.01, 0.05)},
     "REFINE wider": {"REFINE": (-0.08, -0.03, 0.0, 0.03, 0.1)},
-    "RAY 5 levels": {"RAY": (0.85, 1.0, 1.2, 1.5, 2.2)},
-    "TRIPLE options 6": {"OPTIONS_PER_AXIS": (64, 24, 6)},
+    "RAY 4 levels": {"RAY": (0.9, 1.1, 1.5, 2.2)},
+    "TRIPLE options 8": {"OPTIONS_PER_AXIS": (64, 24, 8)},
 }
 
 

@@ -56,6 +56,8 @@ from virality.predict import Predictor
 KEY = FEATURE_NAMES.index("key")
 MODE = FEATURE_NAMES.index("mode")
 CONTINUOUS = tuple(i for i, f in enumerate(FEATURES) if not f.is_discrete)
+_SLIDER_LOW, _SLIDER_HIGH, _SLIDER_STEP = (np.array([getattr(f, a) for f in FEATURES], float)
+                                           for a in ("low", "high", "step"))
 
 # What a producer can change in the mix, master, arrangement or edit without writing a new song:
 # groove/beat emphasis, intensity, master loudness, instrumentation (acoustic vs produced),
@@ -76,8 +78,8 @@ RAY = (0.85, 1.0, 1.2, 1.5, 2.2)  # multiples of a combination's moves tried on 
 REFINE = (-0.04, -0.015, 0.005, 0.03, 0.08)  # relative offsets tried around the secant's boundary estimate
 CANDIDATES_PER_SET = 3  # candidates kept per set of changed characteristics for the final choice
 BALANCE_SETS = 2  # closest multi-change edits whose share among their characteristics is re-balanced
-BALANCE_LEVELS = 6  # shares in steps of 1/this (pairs: 5 shares, triples: 10)
-BALANCE_RADII = (0.45, 0.6, 0.75, 0.9, 1.0)  # multiples of the edit's distance tried per share
+BALANCE_LEVELS = 4  # shares in steps of 1/this (pairs: 3 shares, triples: 3)
+BALANCE_RADII = (0.5, 0.7, 0.85, 1.0)  # multiples of the edit's distance tried per share
 SCORE_MARGIN = 1e-3  # points
 CHANGE_COST = 0.3  # quantile units: one more change must save more distance than this
 MIN_EXTRA = 0.1  # quantile units: a suggestion that adds less than this to another is no new idea
@@ -194,9 +196,7 @@ def quantile_scale(predictor: Predictor) -> QuantileScale:
 def snap_columns(values: np.ndarray, columns: Sequence[int]) -> np.ndarray:
     """Round each column of ``values`` (n, len(columns)) to its characteristic's slider step and
     clip it into the valid range: ``Feature.snap`` vectorised (continuous characteristics)."""
-    low = np.array([FEATURES[j].low for j in columns])
-    high = np.array([FEATURES[j].high for j in columns])
-    step = np.array([FEATURES[j].step for j in columns])
+    low, high, step = _SLIDER_LOW[columns], _SLIDER_HIGH[columns], _SLIDER_STEP[columns]
     clipped = np.clip(values, low, high)
     return np.clip(np.round(np.round((clipped - low) / step) * step + low, 6), low, high)
 
@@ -302,36 +302,31 @@ def _options(predictor: Predictor, problem: _Problem, X: np.ndarray, gains: np.n
     each continuous side's gain curve interpolated at ``FINE_POINTS`` moves, key and mode
     values as scanned; per characteristic only the efficient ones (each gains more than every
     cheaper one) that gain anything."""
-    scale = quantile_scale(predictor)
-    u0 = problem.u0
     axis = np.argmax(X != problem.x0, axis=1)
-    moves = _moves(predictor, problem.x0, X)[np.arange(len(X)), axis]
-    parts = []
-    for j in np.unique(axis):
-        rows = np.flatnonzero(axis == j)
-        if j in (KEY, MODE):
-            parts.append((np.full(len(rows), j), np.zeros(len(rows)), X[rows, j], moves[rows], gains[rows]))
-            continue
-        c = CONTINUOUS.index(j)
-        delta = scale.to_quantile(X[rows])[:, c] - u0[c]
-        for sign in (-1.0, 1.0):
-            side = rows[np.sign(delta) == sign]
-            if not len(side):
-                continue
-            reach = np.abs(delta[np.sign(delta) == sign])
-            order = np.argsort(reach)
-            fine = np.linspace(0, reach.max(), FINE_POINTS + 1)[1:]
-            curve = np.interp(fine, np.concatenate([[0.0], reach[order]]), np.concatenate([[0.0], gains[side][order]]))
-            parts.append((np.full(len(fine), j), sign * fine, np.full(len(fine), np.nan), fine, curve))
-    if not parts:
-        return _Options(*(np.empty(0) for _ in range(5)))
+    signed = np.zeros(X.shape)
+    signed[:, list(CONTINUOUS)] = quantile_scale(predictor).to_quantile(X) - problem.u0
+    if np.isin(axis, (KEY, MODE)).any():  # key/mode: their fixed costs
+        signed[:, [KEY, MODE]] = _moves(predictor, problem.x0, X)[:, [KEY, MODE]]
+    delta = signed[np.arange(len(X)), axis]
+    discrete = (axis == KEY) | (axis == MODE)
+    parts = [(axis[discrete], np.zeros(discrete.sum()), X[discrete, axis[discrete]], delta[discrete],
+              gains[discrete])]
+    side = np.sign(delta) * ~discrete
+    for j, sign in {(int(j), float(g)) for j, g in zip(axis[side != 0], side[side != 0])}:
+        rows = np.flatnonzero((axis == j) & (side == sign))
+        reach = np.abs(delta[rows])
+        order = np.argsort(reach)
+        fine = np.linspace(0, reach.max(), FINE_POINTS + 1)[1:]
+        curve = np.interp(fine, np.concatenate([[0.0], reach[order]]), np.concatenate([[0.0], gains[rows][order]]))
+        parts.append((np.full(len(fine), j), sign * fine, np.full(len(fine), np.nan), fine, curve))
     axis, delta, value, cost, gain = (np.concatenate(p) for p in zip(*parts))
-    keep = np.zeros(len(axis), bool)
-    for j in np.unique(axis):
-        rows = np.flatnonzero(axis == j)
-        rows = rows[np.lexsort((-gain[rows], cost[rows]))]
-        best_before = np.maximum.accumulate(np.concatenate([[0.0], gain[rows]]))[:-1]
-        keep[rows[gain[rows] > best_before]] = True
+    # efficient options: sorted by characteristic then cost, each gains more than all before it in
+    # its characteristic (and more than nothing); the offset makes one running maximum serve all
+    order = np.lexsort((-gain, cost, axis))
+    offset = axis[order] * 1e4  # gains are points (|gain| ≤ 100)
+    best_before = np.concatenate([[-np.inf], np.maximum.accumulate(gain[order] + offset)[:-1]])
+    keep = order[gain[order] + offset > np.maximum(best_before, offset)]
+    keep.sort()
     return _Options(axis[keep].astype(int), delta[keep], value[keep], cost[keep], gain[keep])
 
 
@@ -450,7 +445,7 @@ def _to_songs(predictor: Predictor, problem: _Problem, u: np.ndarray) -> np.ndar
     raw = scale.to_raw(u)
     new = snap_columns(raw, cont)
     # round away from the original: rounding back would undo part of the move the search found
-    steps = np.array([FEATURES[j].step for j in cont])
+    steps = _SLIDER_STEP[cont]
     moved = np.abs(raw - problem.x0[cont]) > 0.01 * steps  # not just the round trip's float error
     toward = moved & (np.abs(new - problem.x0[cont]) < np.abs(raw - problem.x0[cont]))
     new = np.where(toward, snap_columns(new + np.sign(raw - problem.x0[cont]) * steps, cont), new)
