@@ -6,28 +6,35 @@ mapped to the share of real TikTok tracks below it (0–1, from
 tracks" for tempo and for energy alike. Key (circular, 12 pitch classes) and mode are
 discrete and tried by enumeration.
 
-Steps (all batched, one torch thread is enough):
+Steps (all batched: four forward passes of the model, no gradients, one torch thread):
 
-1. **Starts**: one per set of continuous characteristics allowed to change together
-   (every single one, every pair, then seeded random larger sets up to ``max_changes``).
-2. **Projected gradient ascent** in quantile space: each start moves only its own set, by
-   the smallest step that would reach the target if the model were linear there
-   (capped), projected onto the box (range of real tracks ∩ the user's bounds). Sparsity
-   comes from each start's own small set and from steps 4–5. Where autograd gives a flat or
-   no gradient (a non-differentiable architecture), central differences stand in.
-3. **Discrete repair**: slider steps are applied; key/mode alternatives (all 11 other keys,
-   the other mode) are tried on the candidates that fell short and on their own.
-4. **Greedy pruning**: a change is undone when the target is still reached without it.
-5. **Pulling back**: each valid edit is scaled back toward the original as far as the target
-   is still reached (all its changes together: two batched 8-level grids, the second
-   refining the first); then a two-change edit is re-balanced (least-distance valid point of
-   an 8 × 8 grid over both) and, in a 3+-change edit, the single change whose pull-back saves
-   most distance is pulled back.
-6. **Diverse choice and re-scoring**: valid first, then in distribution, then lowest
+1. **Line scans**: every single change is scored exactly on a line: ``SCAN_POINTS`` values per
+   side of each allowed continuous characteristic (evenly spaced in quantile units up to the
+   box: range of real tracks ∩ the user's bounds, on the slider steps), every allowed key and
+   mode.
+2. **Additive surrogate, exhaustive per set**: each scan's gain curve (points vs move) is
+   interpolated at ``FINE_POINTS`` moves per side; for every set of 1 to ``MAX_SET``
+   characteristics (within ``max_changes``), all combinations of their moves are summed
+   (numpy, no model) and the cheapest whose gains reach the target is kept (the one that
+   gains most where none does). The closest ``CLOSEST_SETS`` are verified whatever their
+   moves; the rest only with substantial moves (≥ ``MIN_EXTRA``) in every changed
+   characteristic, since a token extra is no new idea.
+3. **Verification along rays**: each combination's moves are scaled by the ``RAY``
+   multiples on the model; then around the boundary estimated by the secant between the last
+   multiple short of the target and the first that reaches it (``REFINE`` offsets). The model is not additive (energy and loudness
+   together can do more than apart), so
+4. **Re-balancing**: for the ``BALANCE_SETS`` closest valid edits of 2–3 continuous changes,
+   other shares of the move among the same characteristics (a ``BALANCE_LEVELS`` simplex grid)
+   at radii up to the edit's own distance, refined the same way.
+5. **Diverse choice and re-scoring**: valid first, then in distribution, then lowest
    distance + ``CHANGE_COST`` per change; each a new idea (a new set of changed
    characteristics, not another's set plus token extras) before any near-repeat. The k
    chosen are re-scored by ``Predictor.predict_array``: that score and its interval are
    reported and decide ``reached``; out-of-distribution ones are flagged.
+
+The constants were chosen on 20 *tuning* songs, drawn apart from the 20 songs the benchmark
+reports on (``python -m benchmarks.whatif --tune`` → benchmarks/results/whatif_tuning.md).
+``virality.whatif_reference`` finds the closest valid edit per set by brute force, as a yardstick.
 
 Untouched characteristics are copied from the original song, bit for bit.
 """
@@ -42,7 +49,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import torch
 
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, N_FEATURES, parse_song
 from virality.predict import Predictor
@@ -50,6 +56,8 @@ from virality.predict import Predictor
 KEY = FEATURE_NAMES.index("key")
 MODE = FEATURE_NAMES.index("mode")
 CONTINUOUS = tuple(i for i, f in enumerate(FEATURES) if not f.is_discrete)
+_SLIDER_LOW, _SLIDER_HIGH, _SLIDER_STEP = (np.array([getattr(f, a) for f in FEATURES], float)
+                                           for a in ("low", "high", "step"))
 
 # What a producer can change in the mix, master, arrangement or edit without writing a new song:
 # groove/beat emphasis, intensity, master loudness, instrumentation (acoustic vs produced),
@@ -57,18 +65,21 @@ CONTINUOUS = tuple(i for i, f in enumerate(FEATURES) if not f.is_discrete)
 # change what the vocal is; liveness is how it was recorded.
 PRODUCER_CHOICES = ("danceability", "energy", "loudness", "acousticness", "tempo", "duration")
 
-MAX_STARTS = 32
-ASCENT_STEPS = 3
-MAX_STEP = 0.3  # quantile units per ascent step and characteristic
-PROBE = 0.05  # quantile units: finite-difference step where the gradient is flat or missing
-OVERSHOOT = 0.3  # points aimed above the target during the ascent (the model is not linear)
-SHRINK_LEVELS = 8  # grid levels per pass when pulling an edit back toward the original
-SHRINK_PASSES = 2  # each pass refines the previous one's bracket: t found to 1/LEVELS**PASSES
-TIGHTEN_LEVELS = 16  # fractions tried when pulling back one change of a multi-change edit
-TIGHTEN_ROUNDS = 1
-PAIR_LEVELS = 8  # grid points per characteristic when re-balancing a two-change edit
-PAIR_REACH = 1.5  # ... up to this multiple of each change's move
-PAIR_SETS_PER_SUGGESTION = 2  # pairs re-balanced: the closest this many × k
+# Constants chosen on the benchmark's *tuning* songs (benchmarks/whatif.py, ``tuning_songs``:
+# 20 real tracks drawn apart from the 20 it reports on), never on the reported ones.
+SCAN_POINTS = 8  # scanned values per side of each continuous characteristic
+FINE_POINTS = 12  # per side: moves the surrogate may combine (gain curve interpolated)
+MAX_SET = 3  # largest set of changes combined exhaustively by the surrogate
+TRIPLE_AXES = 8  # sets of three only among the characteristics with the largest single gains
+OPTIONS_PER_AXIS = (64, 24, 6)  # moves per characteristic combined in sets of 1, 2, 3
+VERIFY_SETS_PER_SUGGESTION = 4  # surrogate combinations checked on the model: the best this many × k
+CLOSEST_SETS = 4  # ... first the closest this many, then any (substantial moves only in sets of 2+)
+RAY = (0.85, 1.0, 1.2, 1.5, 2.2)  # multiples of a combination's moves tried on the model
+REFINE = (-0.04, -0.015, 0.005, 0.03, 0.08)  # relative offsets tried around the secant's boundary estimate
+CANDIDATES_PER_SET = 3  # candidates kept per set of changed characteristics for the final choice
+BALANCE_SETS = 2  # closest multi-change edits whose share among their characteristics is re-balanced
+BALANCE_LEVELS = 4  # shares in steps of 1/this (pairs: 3 shares, triples: 3)
+BALANCE_RADII = (0.5, 0.7, 0.85, 1.0)  # multiples of the edit's distance tried per share
 SCORE_MARGIN = 1e-3  # points
 CHANGE_COST = 0.3  # quantile units: one more change must save more distance than this
 MIN_EXTRA = 0.1  # quantile units: a suggestion that adds less than this to another is no new idea
@@ -159,12 +170,6 @@ class QuantileScale:
                 unique, levels = np.array([unique[0], unique[0] + 1e-6]), np.array([0.0, 1.0])
             self.knots.append(unique)
             self.levels.append(levels)
-        width = max(len(k) for k in self.knots)
-        pad = [width - len(k) for k in self.knots]
-        knots = [np.concatenate([k, k[-1] + 1e-6 * (1 + np.arange(p))]) for k, p in zip(self.knots, pad)]
-        levels = [np.concatenate([lv, lv[-1] + 1e-9 * (1 + np.arange(p))]) for lv, p in zip(self.levels, pad)]
-        self._knots_t = torch.tensor(np.array(knots), dtype=torch.float32)
-        self._levels_t = torch.tensor(np.array(levels), dtype=torch.float32)
         self.low, self.high = np.asarray(low, float), np.asarray(high, float)
 
     def to_quantile(self, raw: np.ndarray) -> np.ndarray:
@@ -176,15 +181,6 @@ class QuantileScale:
         """(n, 10) quantile units → (n, 10) Spotify units (continuous characteristics)."""
         u = np.atleast_2d(u)
         return np.stack([np.interp(u[:, c], lv, k) for c, (k, lv) in enumerate(zip(self.knots, self.levels))], 1)
-
-    def to_raw_torch(self, u: torch.Tensor) -> torch.Tensor:
-        """Differentiable ``to_raw``: (n, 10) → (n, 10)."""
-        x = u.T.contiguous()
-        upper = torch.searchsorted(self._levels_t, x.detach()).clamp(1, self._levels_t.shape[1] - 1)
-        l0, l1 = self._levels_t.gather(1, upper - 1), self._levels_t.gather(1, upper)
-        k0, k1 = self._knots_t.gather(1, upper - 1), self._knots_t.gather(1, upper)
-        t = (x - l0) / (l1 - l0)
-        return (k0 + t * (k1 - k0)).T
 
 
 def quantile_scale(predictor: Predictor) -> QuantileScale:
@@ -200,9 +196,7 @@ def quantile_scale(predictor: Predictor) -> QuantileScale:
 def snap_columns(values: np.ndarray, columns: Sequence[int]) -> np.ndarray:
     """Round each column of ``values`` (n, len(columns)) to its characteristic's slider step and
     clip it into the valid range: ``Feature.snap`` vectorised (continuous characteristics)."""
-    low = np.array([FEATURES[j].low for j in columns])
-    high = np.array([FEATURES[j].high for j in columns])
-    step = np.array([FEATURES[j].step for j in columns])
+    low, high, step = _SLIDER_LOW[columns], _SLIDER_HIGH[columns], _SLIDER_STEP[columns]
     clipped = np.clip(values, low, high)
     return np.clip(np.round(np.round((clipped - low) / step) * step + low, 6), low, high)
 
@@ -228,6 +222,9 @@ class _Problem:
     keys: list[float]  # allowed key values other than the original
     modes: list[float]
     k: int  # suggestions wanted
+    u0: np.ndarray  # (10,) the original's continuous characteristics in quantile units
+    u_low: np.ndarray  # (10,) the box's ends in quantile units (widened to hold the original)
+    u_high: np.ndarray
 
 
 def _problem(predictor: Predictor, x0: np.ndarray, target: float, vary: Sequence[str],
@@ -252,95 +249,191 @@ def _problem(predictor: Predictor, x0: np.ndarray, target: float, vary: Sequence
         modes = [m for m in (0.0, 1.0) if m != x0[MODE]]
         lo, hi = bounds.get("mode", (None, None))
         modes = [m for m in modes if (lo is None or m >= lo) and (hi is None or m <= hi)]
-    return _Problem(x0, target, allowed, box_low, box_high, max_changes, keys, modes, k)
+    u0, u_low, u_high = scale.to_quantile(np.stack([x0, box_low, box_high]))
+    return _Problem(x0, target, allowed, box_low, box_high, max_changes, keys, modes, k, u0,
+                    np.minimum(u_low, u0), np.maximum(u_high, u0))
 
 
-def _start_masks(problem: _Problem, rng: np.random.Generator) -> np.ndarray:
-    """(S, 10) bool: which continuous characteristics each start may move: every single one,
-    every pair, then a seeded draw of larger sets (up to ``max_changes``), ``MAX_STARTS`` in all."""
-    free = [c for c, j in enumerate(CONTINUOUS) if problem.allowed[j]]
-    size_cap = min(problem.max_changes, len(free))
-    sets: list[tuple[int, ...]] = []
-    for size in range(1, size_cap + 1):
-        options = list(itertools.combinations(free, size))
-        room = MAX_STARTS - len(sets)
-        if len(options) > room:
-            options = [options[i] for i in sorted(rng.choice(len(options), size=max(room, 0), replace=False))]
-        sets += options
-    masks = np.zeros((len(sets), len(CONTINUOUS)), bool)
-    for row, chosen in enumerate(sets):
-        masks[row, list(chosen)] = True
-    return masks
+def _box_u(scale: QuantileScale, problem: _Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(10,) each: the original, and the box's low and high ends, in quantile units."""
+    return problem.u0, problem.u_low, problem.u_high
 
 
-def _ascend(predictor: Predictor, problem: _Problem, masks: np.ndarray) -> np.ndarray:
-    """Projected gradient ascent in quantile units → (S, 10) end points."""
+@dataclass
+class _Options:
+    """Single changes the surrogate combines, one row each: which characteristic (model
+    index), its move in quantile units (signed; 0 for key/mode), its new value for key/mode
+    (NaN otherwise), its cost (its share of the distance) and its gain (points)."""
+
+    axis: np.ndarray
+    delta: np.ndarray
+    value: np.ndarray
+    cost: np.ndarray
+    gain: np.ndarray
+
+
+def _scan(predictor: Predictor, problem: _Problem) -> tuple[np.ndarray, np.ndarray, float]:
+    """Score every single change on a line: ``SCAN_POINTS`` values per side of each allowed
+    continuous characteristic (evenly spaced in quantile units up to the box's end, on the
+    slider steps) and every allowed key and mode. Returns the (n, 12) songs, their (n,)
+    scores and the original's score, all from one forward pass."""
     scale = quantile_scale(predictor)
-    u0 = scale.to_quantile(problem.x0[None])[0]
-    u_low = scale.to_quantile(problem.box_low[None])[0]
-    u_high = scale.to_quantile(problem.box_high[None])[0]
-    u_low, u_high = np.minimum(u_low, u0), np.maximum(u_high, u0)
-    mask = torch.from_numpy(masks.astype(np.float32))
-    u = torch.tensor(np.tile(u0, (len(masks), 1)), dtype=torch.float32)
-    lo_t, hi_t = torch.tensor(u_low, dtype=torch.float32), torch.tensor(u_high, dtype=torch.float32)
-    base = torch.tensor(np.tile(problem.x0, (len(masks), 1)), dtype=torch.float32)
-    aim = problem.target + OVERSHOOT
-    active = torch.arange(len(masks))
-    for step_number in range(ASCENT_STEPS):
-        # only starts still moving: the others reached the aim or are stuck (flat model, at bounds)
-        part = u[active]
-        if step_number == 0:  # every start is at the original: one gradient serves them all
-            score, grad = _gradient(predictor, scale, base[:1], part[:1], mask.amax(0, keepdim=True))
-            score, grad = score.expand(len(part)), grad.expand(len(part), -1)
-        else:
-            score, grad = _gradient(predictor, scale, base[active], part, mask[active])
-        with torch.no_grad():
-            grad = grad * mask[active]
-            need = (aim - score).clamp(min=0.0)
-            norm2 = (grad * grad).sum(1).clamp(min=1e-9)
-            step = (grad * (need / norm2)[:, None]).clamp(-MAX_STEP, MAX_STEP)
-            moved = torch.minimum(torch.maximum(part.detach() + step, lo_t), hi_t)
-            still = (moved - part).abs().amax(1) >= 1e-4
-            u[active] = moved
-            active = active[still]
-            if not len(active):
-                break
-    return u.numpy().astype(float)
+    u0, u_low, u_high = _box_u(scale, problem)
+    free = np.array([c for c, j in enumerate(CONTINUOUS) if problem.allowed[j]], int)
+    fractions = np.arange(1, SCAN_POINTS + 1) / SCAN_POINTS
+    cols = np.repeat(np.tile(free, 2), SCAN_POINTS)  # (2·f·P,)
+    ends = np.repeat(np.concatenate([u_low[free], u_high[free]]), SCAN_POINTS)
+    U = np.tile(u0, (len(cols), 1))
+    U[np.arange(len(cols)), cols] = u0[cols] + np.tile(fractions, 2 * len(free)) * (ends - u0[cols])
+    X = [problem.x0[None], _to_songs(predictor, problem, U)]
+    for j, values in ((KEY, problem.keys), (MODE, problem.modes)):
+        discrete = np.tile(problem.x0, (len(values), 1))
+        discrete[:, j] = values
+        X.append(discrete)
+    X = np.concatenate(X)
+    scores = _scores(predictor, X)
+    changed = (X != problem.x0).any(1)
+    X, first = np.unique(X[changed], axis=0, return_index=True)
+    return X, scores[changed][first], float(scores[0])
 
 
-def _gradient(predictor: Predictor, scale: QuantileScale, base: torch.Tensor, u: torch.Tensor,
-              mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scores (n,) and their gradient (n, 10) w.r.t. quantile units at ``u`` (n, 10) for songs
-    ``base`` (n, 12). Rows where autograd gives nothing usable (a flat stretch, a model that is
-    not differentiable) get central differences over their allowed characteristics instead."""
-    cont = list(CONTINUOUS)
-    part = u.clone().requires_grad_(True)
-    raw = base.clone()
-    raw[:, cont] = scale.to_raw_torch(part)
-    try:
-        score = predictor.model(raw)
-        (grad,) = torch.autograd.grad(score.sum(), part)
-    except RuntimeError:  # e.g. a model computed outside autograd
-        with torch.no_grad():
-            score, grad = predictor.model(raw), torch.zeros_like(u)
-    score, grad = score.detach(), torch.nan_to_num(grad * mask)
-    flat = (grad.abs().amax(1) == 0) & (mask.sum(1) > 0)
-    if bool(flat.any()):
-        grad[flat] = _finite_difference(predictor, scale, base[flat], u[flat], mask[flat])
-    return score, grad
+def _options(predictor: Predictor, problem: _Problem, X: np.ndarray, gains: np.ndarray) -> _Options:
+    """The scanned single changes X (n, 12) with their gains (n,) → the surrogate's options:
+    each continuous side's gain curve interpolated at ``FINE_POINTS`` moves, key and mode
+    values as scanned; per characteristic only the efficient ones (each gains more than every
+    cheaper one) that gain anything."""
+    axis = np.argmax(X != problem.x0, axis=1)
+    signed = np.zeros(X.shape)
+    signed[:, list(CONTINUOUS)] = quantile_scale(predictor).to_quantile(X) - problem.u0
+    if np.isin(axis, (KEY, MODE)).any():  # key/mode: their fixed costs
+        signed[:, [KEY, MODE]] = _moves(predictor, problem.x0, X)[:, [KEY, MODE]]
+    delta = signed[np.arange(len(X)), axis]
+    discrete = (axis == KEY) | (axis == MODE)
+    parts = [(axis[discrete], np.zeros(discrete.sum()), X[discrete, axis[discrete]], delta[discrete],
+              gains[discrete])]
+    side = np.sign(delta) * ~discrete
+    for j, sign in {(int(j), float(g)) for j, g in zip(axis[side != 0], side[side != 0])}:
+        rows = np.flatnonzero((axis == j) & (side == sign))
+        reach = np.abs(delta[rows])
+        order = np.argsort(reach)
+        fine = np.linspace(0, reach.max(), FINE_POINTS + 1)[1:]
+        curve = np.interp(fine, np.concatenate([[0.0], reach[order]]), np.concatenate([[0.0], gains[rows][order]]))
+        parts.append((np.full(len(fine), j), sign * fine, np.full(len(fine), np.nan), fine, curve))
+    axis, delta, value, cost, gain = (np.concatenate(p) for p in zip(*parts))
+    # efficient options: sorted by characteristic then cost, each gains more than all before it in
+    # its characteristic (and more than nothing); the offset makes one running maximum serve all
+    order = np.lexsort((-gain, cost, axis))
+    offset = axis[order] * 1e4  # gains are points (|gain| ≤ 100)
+    best_before = np.concatenate([[-np.inf], np.maximum.accumulate(gain[order] + offset)[:-1]])
+    keep = order[gain[order] + offset > np.maximum(best_before, offset)]
+    keep.sort()
+    return _Options(axis[keep].astype(int), delta[keep], value[keep], cost[keep], gain[keep])
 
 
-def _finite_difference(predictor: Predictor, scale: QuantileScale, base: torch.Tensor, u: torch.Tensor,
-                       mask: torch.Tensor) -> torch.Tensor:
-    """(n, 10) central differences of the score over ±``PROBE`` quantile units (allowed columns)."""
-    n, m = u.shape
-    eye = torch.eye(m) * PROBE
-    probes = torch.cat([(u[:, None, :] + eye).reshape(-1, m), (u[:, None, :] - eye).reshape(-1, m)])
-    X = base[:, None, :].expand(n, m, base.shape[1]).reshape(-1, base.shape[1]).repeat(2, 1).clone()
-    with torch.no_grad():
-        X[:, list(CONTINUOUS)] = scale.to_raw_torch(probes.clamp(0.0, 1.0))
-    scores = torch.from_numpy(predictor.raw_scores(X.numpy()).astype(np.float32)).reshape(2, n, m)
-    return (scores[0] - scores[1]) / (2 * PROBE) * mask
+def _option_table(options: _Options, axes: np.ndarray, width: int) -> np.ndarray:
+    """(len(axes), width) option indices per characteristic, cheapest first, evenly thinned
+    to ``width``; -1 pads."""
+    order = np.lexsort((options.cost, options.axis))
+    sorted_axis = options.axis[order]
+    starts, stops = np.searchsorted(sorted_axis, axes), np.searchsorted(sorted_axis, axes, "right")
+    table = np.full((len(axes), width), -1)
+    for row, (start, stop) in enumerate(zip(starts, stops)):
+        rows = order[start:stop]
+        if len(rows) > width:
+            rows = rows[np.round(np.linspace(0, len(rows) - 1, width)).astype(int)]
+        table[row, :len(rows)] = rows
+    return table
+
+
+def _combine(problem: _Problem, options: _Options, need: float, min_move: float = 0.0,
+             first_size: int = 1) -> list[tuple[np.ndarray, bool, float]]:
+    """Best combination of options per set of characteristics (sizes ``first_size`` to
+    ``MAX_SET``, within ``max_changes``), by the additive surrogate (gains of single changes add
+    up): the cheapest whose gains sum to ``need`` points, or, where none does, the one that gains
+    most; in sets of 2+, only moves costing at least ``min_move``. Returns [(option indices,
+    reaches need, surrogate cost)]. Sets of three only among the ``TRIPLE_AXES``
+    characteristics with the largest single gains."""
+    if min_move > 0:
+        big = options.cost >= min_move
+        options = _Options(*(getattr(options, f)[big] for f in ("axis", "delta", "value", "cost", "gain")))
+        index = np.flatnonzero(big)
+    else:
+        index = np.arange(len(options.axis))
+    axes = np.unique(options.axis)
+    if not len(axes):
+        return []
+    top_gain = np.array([options.gain[options.axis == j].max() for j in axes])
+    found: list[tuple[np.ndarray, bool, float]] = []
+    for size in range(first_size, min(problem.max_changes, MAX_SET, len(axes)) + 1):
+        pool = axes if size < 3 else axes[np.argsort(-top_gain, kind="stable")[:TRIPLE_AXES]]
+        sets = np.array(list(itertools.combinations(range(len(pool)), size)))
+        if not len(sets):
+            continue
+        table = _option_table(options, pool, OPTIONS_PER_AXIS[size - 1])
+        gain_t = np.where(table >= 0, options.gain[table], -np.inf)
+        cost_t = np.where(table >= 0, options.cost[table], np.inf)
+        gain, cost = gain_t[sets[:, 0]], cost_t[sets[:, 0]]
+        for position in range(1, size):  # outer sums: (sets, W, …, W)
+            gain = gain[..., None] + gain_t[sets[:, position]].reshape((len(sets),) + (1,) * position + (-1,))
+            cost = cost[..., None] + cost_t[sets[:, position]].reshape((len(sets),) + (1,) * position + (-1,))
+        gain, cost = gain.reshape(len(sets), -1), cost.reshape(len(sets), -1)
+        reached = gain >= need
+        any_reached = reached.any(1)
+        best = np.where(any_reached, np.where(reached, cost, np.inf).argmin(1), gain.argmax(1))
+        picks = np.stack(np.unravel_index(best, (table.shape[1],) * size), 1)  # (sets, size)
+        chosen = table[sets, picks]
+        rows = np.arange(len(sets))
+        ok = np.isfinite(gain[rows, best])
+        found += [(index[chosen[i]], bool(any_reached[i]), float(cost[i, best[i]])) for i in np.flatnonzero(ok)]
+    if problem.max_changes > MAX_SET and len(axes) > MAX_SET:  # beyond three: each top characteristic's best move
+        tops = axes[np.argsort(-top_gain, kind="stable")[:problem.max_changes]]
+        chosen = np.array([np.flatnonzero(options.axis == j)[options.gain[options.axis == j].argmax()] for j in tops])
+        found.append((index[chosen], bool(options.gain[chosen].sum() >= need), float(options.cost[chosen].sum())))
+    return found
+
+
+def _apply(predictor: Predictor, problem: _Problem, options: _Options, combos: list[np.ndarray],
+           t: np.ndarray) -> np.ndarray:
+    """(len(combos) · T, 12) songs: each combination's continuous moves scaled by each of the
+    (len(combos), T) factors ``t`` (inside the box, on the slider steps), its key/mode values set."""
+    scale = quantile_scale(predictor)
+    u0, u_low, u_high = _box_u(scale, problem)
+    n, levels = t.shape
+    delta = np.zeros((n, len(CONTINUOUS)))
+    discrete = np.tile(problem.x0[[KEY, MODE]], (n, 1))
+    for i, chosen in enumerate(combos):
+        for o in chosen:
+            j = options.axis[o]
+            if j in (KEY, MODE):
+                discrete[i, 0 if j == KEY else 1] = options.value[o]
+            else:
+                delta[i, CONTINUOUS.index(j)] = options.delta[o]
+    U = np.clip(u0 + np.repeat(delta, levels, 0) * t.reshape(-1, 1), u_low, u_high)
+    X = _to_songs(predictor, problem, U)
+    X[:, [KEY, MODE]] = np.repeat(discrete, levels, 0)
+    return X
+
+
+def _bracket(scores: np.ndarray, t: np.ndarray, target: float, base: float) -> tuple[np.ndarray, ...]:
+    """Along each of m rays tried at increasing multiples t (m, T) with these scores (m, T):
+    whether any reached ``target`` (m,), the first that did (index, m), and where the boundary
+    is estimated to lie (m,): the secant between the last short multiple (or 0, scored
+    ``base``) and the first that reached."""
+    good = scores >= target
+    has, hit = good.any(1), good.argmax(1)
+    rows = np.arange(len(t))
+    before = np.maximum(hit - 1, 0)
+    low = np.where(hit > 0, t[rows, before], 0.0)
+    s_low = np.where(hit > 0, scores[rows, before], base)
+    high, s_high = t[rows, hit], scores[rows, hit]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.nan_to_num(np.clip((target - s_low) / (s_high - s_low), 0.0, 1.0), nan=1.0)
+    return has, hit, low + share * (high - low)
+
+
+def _near(estimate: np.ndarray) -> np.ndarray:
+    """(m, len(``REFINE``)) multiples around each estimated boundary multiple (m,)."""
+    return estimate[:, None] * (1.0 + np.array(REFINE))
 
 
 def _to_songs(predictor: Predictor, problem: _Problem, u: np.ndarray) -> np.ndarray:
@@ -351,199 +444,65 @@ def _to_songs(predictor: Predictor, problem: _Problem, u: np.ndarray) -> np.ndar
     cont = list(CONTINUOUS)
     raw = scale.to_raw(u)
     new = snap_columns(raw, cont)
-    # round away from the original: rounding back would undo part of the move the ascent found
-    steps = np.array([FEATURES[j].step for j in cont])
+    # round away from the original: rounding back would undo part of the move the search found
+    steps = _SLIDER_STEP[cont]
     moved = np.abs(raw - problem.x0[cont]) > 0.01 * steps  # not just the round trip's float error
     toward = moved & (np.abs(new - problem.x0[cont]) < np.abs(raw - problem.x0[cont]))
     new = np.where(toward, snap_columns(new + np.sign(raw - problem.x0[cont]) * steps, cont), new)
     new = np.clip(new, problem.box_low[cont], problem.box_high[cont])
     # a value that rounds to the original's own slider position is no change (no sub-step edits)
     x0_snapped = snap_columns(problem.x0[None, cont], cont)[0]
-    keep = ~problem.allowed[cont] | (new == x0_snapped)
+    keep = ~problem.allowed[cont] | ~moved | (new == x0_snapped)
     X[:, cont] = np.where(keep, problem.x0[cont], new)
     return X
 
 
-def _with_discrete(problem: _Problem, X: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Extra candidates: key/mode alternatives on candidates that fell short (within the
-    change budget), and each alternative on its own."""
-    alternatives = [(KEY, k) for k in problem.keys] + [(MODE, m) for m in problem.modes]
-    if not alternatives:
-        return X
-    extra = [X]
-    short = X[(scores < problem.target) & ((X != problem.x0).sum(1) < problem.max_changes)]
-    for j, value in alternatives:
-        for rows in (short, problem.x0[None]):
-            variant = rows.copy()
-            variant[:, j] = value
-            extra.append(variant)
-    if problem.keys and problem.modes and problem.max_changes >= 2:
-        both = np.tile(problem.x0, (len(problem.keys) * len(problem.modes), 1))
-        both[:, [KEY, MODE]] = [(k, m) for k in problem.keys for m in problem.modes]
-        extra.append(both)
-    return np.concatenate(extra)
+def _simplex(size: int) -> np.ndarray:
+    """(m, size) shares of an L1 move among ``size`` characteristics, all positive: the
+    ``BALANCE_LEVELS``-grid of the simplex's interior."""
+    n = BALANCE_LEVELS
+    points = [p for p in itertools.product(range(1, n), repeat=size) if sum(p) == n]
+    return np.array(points, float) / n
+
+
+def _balance_rays(predictor: Predictor, problem: _Problem, X: np.ndarray,
+                  distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The surrogate ignores interactions (energy and loudness together can do more than
+    apart), so the ``BALANCE_SETS`` closest valid edits X (n, 12) of 2–3 continuous changes
+    (``distance`` (n,) in quantile units) get other shares of their move among the same
+    characteristics (``_simplex``). Returns the rays' unit directions (m, 10) (L1 length 1, in
+    quantile units) and the distance of the edit each came from (m,)."""
+    cont = np.array(CONTINUOUS)
+    moved = X[:, cont] != problem.x0[cont]
+    n_moved = moved.sum(1)
+    plain = (X[:, [KEY, MODE]] == problem.x0[[KEY, MODE]]).all(1) & (n_moved >= 2) & (n_moved <= 3)
+    rows = np.flatnonzero(plain)
+    rows = rows[np.argsort(distance[rows], kind="stable")]
+    _, first = np.unique(moved[rows], axis=0, return_index=True)  # the closest edit of each set
+    rows = rows[np.sort(first)][:BALANCE_SETS]
+    if not rows.size:
+        return np.empty((0, len(cont))), np.empty(0)
+    signs = np.sign(quantile_scale(predictor).to_quantile(X[rows]) - problem.u0)
+    directions, radii = [], []
+    for r, sign in zip(rows, signs):
+        cols = np.flatnonzero(moved[r])
+        shares = _simplex(len(cols))
+        d = np.zeros((len(shares), len(cont)))
+        d[:, cols] = shares * sign[cols]
+        directions.append(d)
+        radii.append(np.full(len(shares), distance[r]))
+    return np.concatenate(directions), np.concatenate(radii)
+
+
+def _along(predictor: Predictor, problem: _Problem, directions: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(m·T, 12) songs at the original + t (m, T) × each direction (m, 10), in quantile units."""
+    U = np.clip(problem.u0 + np.repeat(directions, t.shape[1], 0) * t.reshape(-1, 1), problem.u_low, problem.u_high)
+    return _to_songs(predictor, problem, U)
 
 
 def _scores(predictor: Predictor, X: np.ndarray) -> np.ndarray:
     """(n, 12) → (n,) scores as the predictor reports them (clipped to 0–100)."""
     return np.clip(predictor.raw_scores(X), 0, 100)
-
-
-def _prune(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Greedily undo changes: per round, undo the change whose removal keeps the score
-    highest, if the candidate then still reaches the target (or, short of it, loses nothing)."""
-    X, scores = X.copy(), scores.copy()
-    for _ in range(N_FEATURES):
-        changed = X != problem.x0
-        rows, cols = np.nonzero(changed)
-        if not len(rows):
-            break
-        trial = X[rows].copy()
-        trial[np.arange(len(rows)), cols] = problem.x0[cols]
-        trial_scores = _scores(predictor, trial)
-        ok = np.where(scores[rows] >= problem.target, trial_scores >= problem.target,
-                      trial_scores >= scores[rows])
-        best = np.full(len(X), -np.inf)
-        pick = np.full(len(X), -1)
-        for i in np.flatnonzero(ok):
-            if trial_scores[i] > best[rows[i]]:
-                best[rows[i]], pick[rows[i]] = trial_scores[i], i
-        if (pick < 0).all():
-            break
-        for r in np.flatnonzero(pick >= 0):
-            X[r], scores[r] = trial[pick[r]], trial_scores[pick[r]]
-    return X, scores
-
-
-def _pull_back(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray,
-               moving: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Move each song's ``moving`` continuous characteristics ((n, 10) bool) back toward the
-    original by the same fraction t of their edit (in quantile units), as far as the target is
-    still reached: ``SHRINK_PASSES`` batched grids of ``SHRINK_LEVELS`` values of t, each
-    refining the last one's bracket."""
-    scale = quantile_scale(predictor)
-    cont = list(CONTINUOUS)
-    u0 = scale.to_quantile(problem.x0[None])[0]
-    u1 = scale.to_quantile(X)
-    n = len(X)
-    best_t = np.ones(n)
-    best_X, best_scores = X.copy(), scores.copy()
-    lo = np.zeros(n)
-    for _ in range(SHRINK_PASSES):
-        width = (best_t - lo) / SHRINK_LEVELS
-        t = lo[:, None] + width[:, None] * np.arange(1, SHRINK_LEVELS + 1)  # (n, L), ends at best_t
-        u = u0 + t.reshape(-1)[:, None] * (np.repeat(u1, SHRINK_LEVELS, 0) - u0)
-        trial = np.repeat(X, SHRINK_LEVELS, 0)
-        moved = _to_songs(predictor, problem, u)[:, cont]
-        trial[:, cont] = np.where(np.repeat(moving, SHRINK_LEVELS, 0), moved, trial[:, cont])
-        trial_scores = _scores(predictor, trial).reshape(n, SHRINK_LEVELS)
-        good = trial_scores >= problem.target
-        first = np.where(good.any(1), good.argmax(1), SHRINK_LEVELS - 1)
-        rows = np.arange(n)
-        found = good[rows, first]
-        pick = rows * SHRINK_LEVELS + first
-        best_X[found], best_scores[found] = trial[pick[found]], trial_scores[rows, first][found]
-        lo = np.where(found, t[rows, first] - width, lo)
-        best_t = np.where(found, t[rows, first], best_t)
-    return best_X, best_scores
-
-
-def _tighten(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One batched pass over edits of 3+ changes: try pulling each change alone back toward the
-    original (``TIGHTEN_LEVELS`` fractions of its move, in quantile units) and keep, per song, the
-    valid pull that saves the most distance."""
-    scale = quantile_scale(predictor)
-    cont = np.array(CONTINUOUS)
-    changed = X[:, cont] != problem.x0[cont]
-    rows, cols = np.nonzero(changed & (changed.sum(1) > 2)[:, None])  # pairs: see _pair_grid
-    if not rows.size:
-        return X, scores
-    u0 = scale.to_quantile(problem.x0[None])[0]
-    u = scale.to_quantile(X)
-    keep = np.arange(1, TIGHTEN_LEVELS) / TIGHTEN_LEVELS  # share of the move kept
-    r, c = np.repeat(rows, len(keep)), np.repeat(cols, len(keep))
-    t = np.tile(keep, len(rows))
-    trial_u = u[r].copy()
-    trial_u[np.arange(len(r)), c] = u0[c] + t * (u[r, c] - u0[c])
-    trial = X[r].copy()
-    trial[np.arange(len(r)), cont[c]] = _to_songs(predictor, problem, trial_u)[np.arange(len(r)), cont[c]]
-    trial_scores = _scores(predictor, trial)
-    saving = np.abs(u[r, c] - u0[c]) - np.abs(scale.to_quantile(trial)[np.arange(len(r)), c] - u0[c])
-    saving[trial_scores < problem.target] = -np.inf
-    X, scores = X.copy(), scores.copy()
-    for row in np.unique(r):
-        options = np.flatnonzero(r == row)
-        best = options[np.argmax(saving[options])]
-        if saving[best] > 0:
-            X[row], scores[row] = trial[best], trial_scores[best]
-    return X, scores
-
-
-def _pair_grid(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray,
-               limit: int) -> tuple[np.ndarray, np.ndarray]:
-    """For edits of exactly two continuous changes: one batched grid over both (``PAIR_LEVELS``²
-    points from the original up to ``PAIR_REACH`` × each move, in quantile units, inside the
-    box); keep the valid point of least distance. Finds the trade between the two that the
-    gradient's direction misses."""
-    scale = quantile_scale(predictor)
-    cont = np.array(CONTINUOUS)
-    changed = X[:, cont] != problem.x0[cont]
-    rows = np.flatnonzero((changed.sum(1) == 2) & (X[:, [KEY, MODE]] == problem.x0[[KEY, MODE]]).all(1))
-    if not rows.size:
-        return X, scores
-    # one row per pair of characteristics (the grid covers what its other rows would find), and
-    # only the pairs closest now: the others would not be chosen anyway
-    _, first = np.unique(changed[rows], axis=0, return_index=True)
-    rows = rows[np.sort(first)]
-    rows = rows[np.argsort(_distance(predictor, problem.x0, X[rows]), kind="stable")[:limit]]
-    u0 = scale.to_quantile(problem.x0[None])[0]
-    u_low = np.minimum(scale.to_quantile(problem.box_low[None])[0], u0)
-    u_high = np.maximum(scale.to_quantile(problem.box_high[None])[0], u0)
-    u = scale.to_quantile(X[rows])
-    cols = np.array([np.flatnonzero(changed[r]) for r in rows])  # (m, 2)
-    fractions = np.linspace(0, PAIR_REACH, PAIR_LEVELS + 1)[1:]
-    fa, fb = (g.ravel() for g in np.meshgrid(fractions, fractions))
-    m, g = len(rows), len(fa)
-    trial_u = np.repeat(u, g, 0)
-    idx = np.arange(m * g)
-    for c, f in ((cols[:, 0], fa), (cols[:, 1], fb)):
-        cc = np.repeat(c, g)
-        moved = u0[cc] + np.tile(f, m) * (trial_u[idx, cc] - u0[cc])
-        trial_u[idx, cc] = np.clip(moved, u_low[cc], u_high[cc])
-    trial = np.repeat(X[rows], g, 0)
-    songs = _to_songs(predictor, problem, trial_u)
-    for c in (cols[:, 0], cols[:, 1]):
-        cc = cont[np.repeat(c, g)]
-        trial[idx, cc] = songs[idx, cc]
-    trial_scores = _scores(predictor, trial)
-    cost = np.abs(trial_u - u0).sum(1)  # before snapping: close enough to rank, cheaper
-    cost[(trial_scores < problem.target) | ((trial != problem.x0).sum(1) < 2)] = np.inf
-    best = cost.reshape(m, g).argmin(1)
-    X, scores = X.copy(), scores.copy()
-    current = np.abs(u - u0).sum(1)
-    for i, r in enumerate(rows):
-        k = i * g + best[i]
-        if cost[k] < current[i]:
-            X[r], scores[r] = trial[k], trial_scores[k]
-    return X, scores
-
-
-def _shrink(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pull each valid candidate's edit back toward the original while it still reaches the
-    target: first all its changes together, then re-balance two-change edits on a grid and pull
-    single changes of larger edits back."""
-    valid = scores >= problem.target
-    if not valid.any():
-        return X, scores
-    cont = list(CONTINUOUS)
-    Xv = X[valid]
-    Xv, sv = _pull_back(predictor, problem, Xv, scores[valid], Xv[:, cont] != problem.x0[cont])
-    for _ in range(TIGHTEN_ROUNDS):
-        Xv, sv = _tighten(predictor, problem, Xv, sv)
-    Xv, sv = _pair_grid(predictor, problem, Xv, sv, limit=PAIR_SETS_PER_SUGGESTION * problem.k)
-    X, scores = X.copy(), scores.copy()
-    X[valid], scores[valid] = Xv, sv
-    return X, scores
 
 
 def _moves(predictor: Predictor, x0: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -588,7 +547,7 @@ def _choose(problem: _Problem, X: np.ndarray, score: np.ndarray, ood: np.ndarray
     if reached.any():
         order = np.lexsort((distance + CHANGE_COST * n_changes, ood, ~reached))
     else:
-        order = np.lexsort((distance, n_changes, -np.round(score, 1)))
+        order = np.lexsort((distance, n_changes, -score))  # best effort: highest score first
     # once the target is reachable, only suggestions that reach it are offered
     order = [i for i in order if usable[i] and (reached[i] or not reached.any())]
     picked: list[int] = []
@@ -605,7 +564,7 @@ def _choose(problem: _Problem, X: np.ndarray, score: np.ndarray, ood: np.ndarray
 
 def search(predictor: Predictor, song: Mapping[str, float], *, target: float | None = None, gain: float | None = None,
            vary: Sequence[str] | None = None, bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
-           max_changes: int = 3, k: int = 4, seed: int = 0) -> WhatIfResult:
+           max_changes: int = 3, k: int = 4) -> WhatIfResult:
     """Up to ``k`` edits of ``song`` whose predicted score reaches ``target`` (or the current
     score + ``gain``), changing only characteristics in ``vary`` (default
     ``PRODUCER_CHOICES``), within ``bounds`` (name → (low, high) in Spotify units, either
@@ -619,10 +578,10 @@ def search(predictor: Predictor, song: Mapping[str, float], *, target: float | N
     bounds = dict(bounds or {})
     _check_request(target, gain, vary, bounds, max_changes, k)
     x0 = np.array([values[n] for n in FEATURE_NAMES], float)
-    before = predictor.predict_array(x0[None]).iloc[0]
-    score0 = float(before["predicted_popularity"])
+    before = predictor.predict_array(x0[None])
+    score0, low0, high0 = (float(before[c].to_numpy()[0]) for c in ("predicted_popularity", "low", "high"))
     target = float(target) if target is not None else score0 + float(gain)
-    result = WhatIfResult(values, score0, float(before["low"]), float(before["high"]), target, False)
+    result = WhatIfResult(values, score0, low0, high0, target, False)
     if score0 >= target:
         result.reached = True
         result.message = f"The song already scores {score0:.1f}, at or above the target {target:.1f}."
@@ -633,26 +592,75 @@ def search(predictor: Predictor, song: Mapping[str, float], *, target: float | N
     if not problem.allowed.any():
         result.message = "Nothing may change: allow at least one characteristic (or widen its bounds)."
         return result
-    X, scores = _candidates(predictor, problem, np.random.default_rng(seed))
+    X, scores = _candidates(predictor, problem)
     return _finish(predictor, problem, X, scores, result, k)
 
 
-def _candidates(predictor: Predictor, problem: _Problem, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 12) distinct candidate songs after ascent, discrete repair, pruning and shrinking,
-    and their (n,) scores."""
-    masks = _start_masks(problem, rng)
-    X = _to_songs(predictor, problem, _ascend(predictor, problem, masks)) if len(masks) else problem.x0[None]
-    X = np.unique(X, axis=0)
-    scores = _scores(predictor, X)
-    if problem.keys or problem.modes:
-        X = np.unique(_with_discrete(problem, X, scores), axis=0)
-        scores = _scores(predictor, X)
+def _candidates(predictor: Predictor, problem: _Problem) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 12) distinct candidate songs and their (n,) scores; when any reaches the target,
+    only those that do. Four forward passes: the line scans; the surrogate's combinations
+    along their rays (``RAY``); then, together, those rays refined inside their bracket and
+    the re-balanced shares of the closest multi-change edits (``BALANCE_RADII``); last, those
+    refined."""
+    X_scan, s_scan, f0 = _scan(predictor, problem)
+    if not len(X_scan):
+        return problem.x0[None], np.array([f0])
+    options = _options(predictor, problem, X_scan, s_scan - f0)
+    combos = _combos_to_verify(problem, options, problem.target - f0)
+    X, scores = [X_scan], [s_scan]
+    refine_X = np.empty((0, N_FEATURES))
+    if combos:
+        t = np.tile(np.array(RAY), (len(combos), 1))
+        ray_X = _apply(predictor, problem, options, combos, t)
+        ray_s = _scores(predictor, ray_X).reshape(t.shape)
+        has, hit, estimate = _bracket(ray_s, t, problem.target, f0)
+        pick = np.where(has, hit, ray_s.argmax(1))
+        X.append(ray_X.reshape(len(combos), t.shape[1], -1)[np.arange(len(combos)), pick])
+        scores.append(ray_s[np.arange(len(combos)), pick])
+        if has.any():
+            refine_X = _apply(predictor, problem, options, [c for c, h in zip(combos, has) if h],
+                              _near(estimate[has]))
+    X, scores = np.concatenate(X), np.concatenate(scores)
+    valid = scores >= problem.target
+    directions, radii = _balance_rays(predictor, problem, X[valid], _distance(predictor, problem.x0, X[valid]))
+    t = radii[:, None] * np.array(BALANCE_RADII)
+    both = _scores(predictor, np.concatenate([refine_X, _along(predictor, problem, directions, t)]))
+    X, scores = np.concatenate([X, refine_X]), np.concatenate([scores, both[:len(refine_X)]])
+    if len(directions):
+        bal_s = both[len(refine_X):].reshape(t.shape)
+        has, _, estimate = _bracket(bal_s, t, problem.target, f0)
+        if has.any():
+            fine_X = _along(predictor, problem, directions[has], _near(estimate[has]))
+            X, scores = np.concatenate([X, fine_X]), np.concatenate([scores, _scores(predictor, fine_X)])
     if (scores >= problem.target).any():  # only valid edits will be offered: drop the rest now
         X, scores = X[scores >= problem.target], scores[scores >= problem.target]
-    X, scores = _prune(predictor, problem, X, scores)
-    X, scores = _shrink(predictor, problem, X, scores)
     X, first = np.unique(X, axis=0, return_index=True)
-    return X, scores[first]
+    return _thin(predictor, problem, X, scores[first])
+
+
+def _combos_to_verify(problem: _Problem, options: _Options, need: float) -> list[np.ndarray]:
+    """Option-index arrays of the combinations to check on the model, best first: the
+    ``CLOSEST_SETS`` closest, whatever their moves; then single changes and combinations whose
+    every move is substantial (a token extra on another characteristic is no new idea); in all
+    ``VERIFY_SETS_PER_SUGGESTION`` × k."""
+    rank = lambda f: (not f[1], f[2] + CHANGE_COST * len(f[0]))  # noqa: E731
+    closest = sorted(_combine(problem, options, need), key=rank)
+    substantial = sorted(_combine(problem, options, need, MIN_EXTRA, 2), key=rank)
+    combos = [f[0] for f in closest[:CLOSEST_SETS]]
+    combos += [f[0] for f in sorted([f for f in closest[CLOSEST_SETS:] if len(f[0]) == 1] + substantial, key=rank)]
+    return list({tuple(c): c for c in combos}.values())[:VERIFY_SETS_PER_SUGGESTION * problem.k]
+
+
+def _thin(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keep, per set of changed characteristics, the ``CANDIDATES_PER_SET`` closest valid
+    candidates (or, when none is valid, the best-scoring): the rest would not be chosen."""
+    _, group = np.unique(X != problem.x0, axis=0, return_inverse=True)
+    key = _distance(predictor, problem.x0, X) if (scores >= problem.target).any() else -scores
+    order = np.lexsort((key, group.ravel()))
+    ranked = group.ravel()[order]
+    rank = np.arange(len(order)) - np.searchsorted(ranked, ranked)
+    keep = np.sort(order[rank < CANDIDATES_PER_SET])
+    return X[keep], scores[keep]
 
 
 def _finish(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray, result: WhatIfResult,
@@ -670,11 +678,12 @@ def _finish(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.n
             song[FEATURE_NAMES[j]] = FEATURES[j].snap(X[i, j])  # exactly the slider's value
         songs.append(song)
     table = predictor.predict_array(np.array([[s[n] for n in FEATURE_NAMES] for s in songs]).reshape(-1, N_FEATURES))
-    for i, song, (_, row) in zip(chosen, songs, table.iterrows()):
+    columns = (table[c].to_numpy() for c in ("predicted_popularity", "low", "high", "percentile"))
+    for i, song, score, low, high, percentile in zip(chosen, songs, *columns):
         changes = {n: (result.song[n], song[n]) for n in FEATURE_NAMES if song[n] != result.song[n]}
-        score = float(row["predicted_popularity"])
-        result.suggestions.append(Suggestion(song, score, float(row["low"]), float(row["high"]),
-                                             float(row["percentile"]), changes, float(distance[i]),
+        score = float(score)
+        result.suggestions.append(Suggestion(song, score, float(low), float(high),
+                                             float(percentile), changes, float(distance[i]),
                                              score >= result.target, bool(ood[i]), score - result.original_score))
     result.reached = any(s.reached for s in result.suggestions)
     if not result.suggestions:
