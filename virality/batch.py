@@ -3,8 +3,9 @@
 ``score_batch`` builds on ``virality.score.score_frame`` (same column mapping and row
 validation as ``python -m virality score``) and adds a rank and, per track, the two
 characteristics pushing its score up most and the two holding it back most (Integrated
-Gradients from ``virality.explain``, with fewer path steps than a single-song explanation:
-enough to rank drivers, see ``benchmarks/score.py`` for the agreement with 50 steps).
+Gradients from ``virality.explain``, 8 path steps instead of a single-song explanation's 50:
+enough to rank drivers; ``benchmarks/score.py`` measures the agreement with 50 steps and
+with the cheaper Rescale DeepLift, which agrees less often).
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ DRIVER_CHUNK = 5000  # rows per progress step
 # path points per forward/backward pass: the blend's activations stay in cache (IG 8 steps on
 # 100k rows, one thread: about half the time of 40,000 points per pass)
 PATH_POINTS_PER_PASS = 2048
+DRIVERS_NOTE = (
+    "How the drivers are found: Integrated Gradients against the typical TikTok track, with 8 points along the "
+    "path per track instead of the Explain page's 50 — enough to rank them (the same top two up and down as 50 "
+    "points for about 19 tracks in 20; DeepLift, twice as fast, agrees less often). Effects under "
+    "0.05 points are not listed. Measured in benchmarks/results/score.md.")
 DRIVER_METHODS = {"ig": "Integrated Gradients (Gauss–Legendre path in the model's transformed inputs)",
                   "deeplift": "DeepLift, Rescale rule (one forward and backward pass, exact completeness)"}
 RANK_COLUMN = "rank"
