@@ -19,7 +19,7 @@ from virality.data import check_rows, read_csv_file
 from virality.demo import DEMO_CSV
 from virality.explain import TOLERANCE
 from virality.features import FEATURE_NAMES
-from virality.score import FILLED_COLUMN, _arrow_body, write_csv
+from virality.score import FILLED_COLUMN, _fast_body, write_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("sklearn", "scipy", "captum", "librosa", "plotly", "streamlit", "lightgbm", "virality.explain",
@@ -65,25 +65,32 @@ def test_scored_table_takes_the_fast_writer_and_writes_pandas_bytes(tmp_path, bu
     frame = read_csv_file(DEMO_CSV)
     frame.loc[2, "tempo"] = "fast"  # an unscored row: empty prediction cells, a problem text
     table = score_frame(frame, bundled).table
-    assert _arrow_body(table) is not None
+    assert _fast_body(table) is not None
+    assert _same_as_pandas(table, tmp_path)
+
+
+@pytest.mark.parametrize("cell", ["x, feat. y", 'say "hi"', "two\nlines", "cr\rhere", "tab\there"],
+                         ids=["comma", "quote", "newline", "carriage-return", "tab"])
+def test_rows_pandas_would_quote_are_written_as_pandas_writes_them(cell, tmp_path):
+    table = pd.DataFrame({"title": pd.array(["plain", cell, None, "after"], dtype="str"),
+                          "score": [1.5, 2.0, np.nan, 0.0]})
+    assert _fast_body(table) is not None
     assert _same_as_pandas(table, tmp_path)
 
 
 @pytest.mark.parametrize("table", [
-    pd.DataFrame({"a": ["x,y", "z"], "f": [1.0, 2.0]}),
-    pd.DataFrame({"a": ['say "hi"', "z"], "f": [1.0, 2.0]}),
-    pd.DataFrame({"a": ["two\nlines", "z"], "f": [1.0, 2.0]}),
-    pd.DataFrame({"a": ["cr\rhere", "z"], "f": [1.0, 2.0]}),
     pd.DataFrame({"a": [1, 2], "f": [1.0, 2.0]}),
     pd.DataFrame({"a": ["q", "r"], "f": np.array([0.1, 2.0], np.float32)}),
+    pd.DataFrame({"a": ["q", 3.5], "f": [1.0, 2.0]}),
     pd.DataFrame({"lonely": ["", "b"]}),
-], ids=["comma", "quote", "newline", "carriage-return", "int-column", "float32", "one-column"])
-def test_cells_pandas_would_quote_or_format_otherwise_go_through_pandas(table, tmp_path):
-    assert _arrow_body(table) is None
+], ids=["int-column", "float32", "number-in-text-column", "one-column"])
+def test_columns_pandas_formats_otherwise_go_through_pandas(table, tmp_path):
+    assert _fast_body(table) is None
     assert _same_as_pandas(table, tmp_path)
 
 
-TEXT = st.one_of(st.none(), st.text(st.characters(blacklist_categories=("Cs",)), max_size=8))
+TEXT = st.one_of(st.none(), st.text(st.characters(blacklist_categories=("Cs",)), max_size=8),
+                 st.sampled_from([",", '"', "\n", "\r", "a, b", ' "q" ', "\r\n", ""]))
 FLOAT = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**6, 10**6).map(lambda i: i / 1000))
 
 
