@@ -7,6 +7,7 @@ import streamlit as st
 from ui.layout import page_header
 from ui.state import get_predictor
 from virality.batch import (
+    DRIVERS_NOTE,
     BatchResult,
     compare_tracks,
     display_order,
@@ -96,6 +97,7 @@ st.dataframe(table, key="batch_table", column_config={
     "predicted_popularity": st.column_config.NumberColumn("score", format="%.1f"),
     "low": st.column_config.NumberColumn(format="%.1f"), "high": st.column_config.NumberColumn(format="%.1f"),
     "percentile": st.column_config.NumberColumn(format="%.0f")})
+st.caption(DRIVERS_NOTE)
 st.plotly_chart(ranked_figure(result.table, result.labels, predictor), width="stretch", key="batch_chart")
 st.caption(model_error_words(predictor))
 

@@ -3,8 +3,9 @@
 ``score_batch`` builds on ``virality.score.score_frame`` (same column mapping and row
 validation as ``python -m virality score``) and adds a rank and, per track, the two
 characteristics pushing its score up most and the two holding it back most (Integrated
-Gradients from ``virality.explain``, with fewer path steps than a single-song explanation:
-enough to rank drivers, see ``benchmarks/score.py`` for the agreement with 50 steps).
+Gradients from ``virality.explain``, 8 path steps instead of a single-song explanation's 50:
+enough to rank drivers; ``benchmarks/score.py`` measures the agreement with 50 steps and
+with the cheaper Rescale DeepLift, which agrees less often).
 """
 
 from __future__ import annotations
@@ -20,18 +21,24 @@ import pandas as pd
 
 from virality.columns import ColumnMap, normalise_header
 from virality.data import read_csv_file
-from virality.explain import top_drivers
+from virality.explain import attribute, fast_integrated_gradients, top_drivers
 from virality.features import BY_NAME, FEATURE_NAMES
 from virality.predict import Predictor
 from virality.score import score_frame
 
-try:  # the Explain engine's plain-autograd IG (~3x faster on many rows), when present
-    from virality.explain import fast_integrated_gradients as path_attributions
-except ImportError:  # the seed engine: the same grouped IG through Captum
-    from virality.explain import integrated_gradients as path_attributions
-
+BATCH_METHOD = "ig"  # most faithful of the batch candidates: see DRIVER_METHODS and benchmarks/results/score.md
 BATCH_IG_STEPS = 8
-DRIVER_CHUNK = 5000  # rows per attribution call: one progress step
+DRIVER_CHUNK = 5000  # rows per progress step
+# path points per forward/backward pass: the blend's activations stay in cache (IG 8 steps on
+# 100k rows, one thread: about half the time of 40,000 points per pass)
+PATH_POINTS_PER_PASS = 2048
+DRIVERS_NOTE = (
+    "How the drivers are found: Integrated Gradients against the typical TikTok track, with 8 points along the "
+    "path per track instead of the Explain page's 50 — enough to rank them (the same top two up and down as 50 "
+    "points for about 19 tracks in 20; DeepLift, twice as fast, agrees less often). Effects under "
+    "0.05 points are not listed. Measured in benchmarks/results/score.md.")
+DRIVER_METHODS = {"ig": "Integrated Gradients (Gauss–Legendre path in the model's transformed inputs)",
+                  "deeplift": "DeepLift, Rescale rule (one forward and backward pass, exact completeness)"}
 RANK_COLUMN = "rank"
 DRIVER_COLUMNS = ["up_1", "up_2", "down_1", "down_2"]
 TITLE_HEADERS = ("title", "track_name", "track_title", "song", "song_title", "name", "track")
@@ -109,18 +116,34 @@ def score_upload(data: bytes, name: str, predictor: Predictor, fill: bool = Fals
 
 
 def batch_attributions(predictor: Predictor, values: pd.DataFrame, n_steps: int = BATCH_IG_STEPS,
-                       progress: Progress | None = None) -> pd.DataFrame:
-    """(n, 12) characteristics → (n, 12) Integrated Gradients in points (same index),
-    ``DRIVER_CHUNK`` rows per call so ``progress`` can move."""
+                       progress: Progress | None = None, method: str = BATCH_METHOD) -> pd.DataFrame:
+    """(n, 12) characteristics → (n, 12) attributions in points against the typical track
+    (same index), ``DRIVER_CHUNK`` rows per progress step."""
     X = values[list(FEATURE_NAMES)].to_numpy(np.float64)
     parts = []
     for start in range(0, len(X), DRIVER_CHUNK):
         if progress is not None:
             progress(0.05 + 0.95 * start / len(X), f"explaining tracks {start + 1:,}–"
                      f"{min(start + DRIVER_CHUNK, len(X)):,} of {len(X):,}")
-        attr, _ = path_attributions(predictor, X[start:start + DRIVER_CHUNK], n_steps=n_steps)
-        parts.append(attr)
-    return pd.DataFrame(np.concatenate(parts), index=values.index, columns=list(FEATURE_NAMES))
+        parts.append(driver_attributions(predictor, X[start:start + DRIVER_CHUNK], method, n_steps)[0])
+    return pd.DataFrame(np.concatenate(parts) if parts else np.empty((0, len(FEATURE_NAMES))),
+                        index=values.index, columns=list(FEATURE_NAMES))
+
+
+def driver_attributions(predictor: Predictor, X: np.ndarray, method: str = BATCH_METHOD,
+                        n_steps: int = BATCH_IG_STEPS) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 12) characteristics → attributions (n, 12) in points and completeness delta (n,)
+    (Σ attributions − (f(x) − f(typical))), by ``method`` of ``DRIVER_METHODS``, in passes
+    of about ``PATH_POINTS_PER_PASS`` model evaluations."""
+    if len(X) == 0:
+        return np.empty((0, len(FEATURE_NAMES))), np.empty(0)
+    if method == "ig":
+        return fast_integrated_gradients(predictor, X, n_steps=n_steps, chunk=max(1, PATH_POINTS_PER_PASS // n_steps))
+    if method not in DRIVER_METHODS:
+        raise ValueError(f"unknown driver method {method!r}; choose one of {', '.join(DRIVER_METHODS)}")
+    parts = [attribute(predictor, X[start:start + PATH_POINTS_PER_PASS], method=method)
+             for start in range(0, len(X), PATH_POINTS_PER_PASS)]
+    return np.concatenate([a for a, _ in parts]), np.concatenate([d for _, d in parts])
 
 
 def find_column(columns: pd.Index, candidates: tuple[str, ...]) -> str | None:

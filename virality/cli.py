@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="score every row of a CSV of tracks")
     p.add_argument("input", help="CSV with the 12 characteristics (duration or duration_ms)")
     p.add_argument("-o", "--output", required=True, help="output CSV")
+    p.add_argument("--fill", action="store_true",
+                   help="fill missing characteristics with the typical track's value; a 'filled' column names them")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: on a shared machine a second thread waits for a busy core; "
+                        "see benchmarks/results/score.md)")
 
     p = sub.add_parser("explain", help="which characteristics push a song's score up or down")
     p.add_argument("--song", required=True, help="song as inline JSON or a JSON file")
@@ -113,17 +118,27 @@ def load_predictor_for_cli(args: argparse.Namespace):
 
 
 def _score(args: argparse.Namespace) -> int:
+    import torch
+
     from virality.data import DataError
     from virality.predict import load_predictor
-    from virality.score import problem_summary, score_file
+    from virality.score import FILLED_COLUMN, problem_summary, score_file
 
+    if args.threads < 1:
+        raise CliError(f"--threads must be 1 or more, not {args.threads}")
+    torch.set_num_threads(args.threads)  # a throughput job, but one thread per busy shared core (see --help)
     predictor = load_predictor(Path(args.artifacts))
     try:
-        result = score_file(args.input, args.output, predictor)
+        result = score_file(args.input, args.output, predictor, fill=args.fill)
     except DataError as err:
         raise CliError(str(err)) from None
     total = len(result.table)
     print(f"scored {result.n_scored} of {total} rows → {args.output}", file=sys.stderr)
+    if args.fill:
+        n_filled = int((result.table[FILLED_COLUMN] != "").sum())
+        if n_filled:
+            print(f"{n_filled} row(s) had missing characteristics filled with the typical track's value "
+                  f"(named in the '{FILLED_COLUMN}' column)", file=sys.stderr)
     if len(result.problems):
         print(f"{result.problems['row'].nunique()} row(s) not scored (row numbers as in a spreadsheet, "
               "header = row 1):", file=sys.stderr)

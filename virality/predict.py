@@ -24,7 +24,9 @@ from virality.features import BY_NAME, FEATURE_NAMES, parse_song
 from virality.metrics import interval_bounds
 from virality.models import ViralityModel
 
-CHUNK_ROWS = 8192
+# rows per forward pass: TabM's (8 members, rows, 104) activations then stay in cache
+# (100k rows on one thread: 0.39 s at 2048 vs 0.73 s at 8192; results are bit-identical)
+CHUNK_ROWS = 2048
 PREDICTION_COLUMNS = ["predicted_popularity", "low", "high", "percentile"]
 
 
