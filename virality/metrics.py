@@ -49,47 +49,127 @@ def coverage(y_true: np.ndarray, low: np.ndarray, high: np.ndarray) -> float:
     return float(np.mean((y_true >= low) & (y_true <= high)))
 
 
-def fit_score_interval(score: np.ndarray, y_true: np.ndarray, level: float, degree: int = 2) -> dict:
-    """An interval whose ends follow the score: ``low = Σ a_k·(score/100)^k`` and
-    ``high = Σ b_k·(score/100)^k`` (k = 0…``degree``), fitted by quantile regression of
-    held-out popularity on the model's held-out score at the ``(1 - level)/2`` and
-    ``(1 + level)/2`` quantiles.
+# Shapes the interval's ends may take (``fit_score_interval`` picks one per end by an inner
+# cross-validated pinball loss): "poly<d>" = polynomial of degree d in the score, "hinge<m>" =
+# piecewise-linear in the score with m knots at quantiles of the calibration scores.
+INTERVAL_FORMS = ("poly1", "poly2", "poly3", "hinge2", "hinge3", "hinge5", "hinge8")
 
-    ``score``, ``y_true``: (n,) points on tracks the model did not train on. A fixed
-    ±half-width over-covers some scores and under-covers others: popularity piles up at 0
-    and tops out near 90, so the spread of real popularity is largest for middling scores
-    (hence a curve, not a line). Returns a JSON-ready dict read by ``interval_bounds``.
+
+def pinball_loss(y_true: np.ndarray, bound: np.ndarray, quantile: float) -> float:
+    """Mean quantile (pinball) loss of ``bound`` as the ``quantile``-th quantile of ``y_true``; points."""
+    diff = np.asarray(y_true, float) - np.asarray(bound, float)
+    return float(np.mean(np.maximum(quantile * diff, (quantile - 1) * diff)))
+
+
+def fit_score_interval(score: np.ndarray, y_true: np.ndarray, level: float,
+                       forms: tuple[str, ...] = INTERVAL_FORMS, selection_folds: int = 5, seed: int = 0) -> dict:
+    """An interval whose ends follow the score, fitted by quantile regression of held-out
+    popularity on held-out score at the ``(1 - level)/2`` and ``(1 + level)/2`` quantiles.
+
+    ``score``, ``y_true``: (n,) points for tracks the model that scored them never trained
+    on (one per track; ideally out-of-fold scores of the whole training part). Each end's
+    shape is chosen among ``forms`` by ``selection_folds``-fold cross-validated pinball loss
+    on these tracks only (seeded), then refitted on all of them. A fixed ±half-width
+    over-covers some scores and under-covers others: popularity piles up at 0 and tops out
+    near 90, so the spread of real popularity is largest for middling scores.
+
+    Returns a JSON-ready dict read by ``interval_bounds``: per end the coefficients
+    (``lower``/``upper``) and the basis (``lower_basis``/``upper_basis``), the calibrated
+    ``score_range`` (beyond it an end keeps its distance from the score at the nearer edge),
+    the mean ``half_width``, in-sample ``calibration_coverage`` and the selection's record.
     """
-    from sklearn.linear_model import QuantileRegressor
-
     score, y_true = np.asarray(score, float), np.asarray(y_true, float)
-    design = _powers(score, degree)[:, 1:]
-    curves = {}
-    for side, q in (("lower", (1 - level) / 2), ("upper", (1 + level) / 2)):
-        fit = QuantileRegressor(quantile=q, alpha=0.0, solver="highs").fit(design, y_true)
-        curves[side] = [float(fit.intercept_), *map(float, fit.coef_)]
-    low, high = interval_bounds(curves, score)
-    return {"method": "score_polynomial_quantile_regression", "level": level, "degree": degree, **curves,
-            "half_width": float(np.mean(high - low) / 2), "calibration_coverage": coverage(y_true, low, high)}
+    quantiles = {"lower": (1 - level) / 2, "upper": (1 + level) / 2}
+    folds = np.random.default_rng(seed).permutation(len(score)) % max(selection_folds, 2)
+    interval: dict = {"method": "crossfit_quantile_regression", "level": level,
+                      "score_range": [float(score.min()), float(score.max())]}
+    selection, cv_bounds = {}, {}
+    for side, q in quantiles.items():
+        losses = {}
+        for form in forms:
+            basis = make_basis(form, score)
+            held_out = np.empty(len(score))
+            for k in np.unique(folds):
+                fitted = _quantile_fit(basis, score[folds != k], y_true[folds != k], q)
+                held_out[folds == k] = _evaluate(basis, fitted, score[folds == k])
+            losses[form] = (pinball_loss(y_true, held_out, q), held_out)
+        best = min(forms, key=lambda f: losses[f][0])
+        basis = make_basis(best, score)
+        interval[side], interval[f"{side}_basis"] = _quantile_fit(basis, score, y_true, q), basis
+        selection[side] = {"form": best, "cv_pinball": {f: round(loss, 5) for f, (loss, _) in losses.items()}}
+        cv_bounds[side] = losses[best][1]
+    low, high = interval_bounds(interval, score)
+    cv_low, cv_high = _ordered(cv_bounds["lower"], cv_bounds["upper"], score)
+    return {**interval, "half_width": float(np.mean(high - low) / 2),
+            "calibration_coverage": coverage(y_true, low, high),
+            "selection": {**selection, "folds": selection_folds, "cv_coverage": coverage(y_true, cv_low, cv_high),
+                          "cv_coverage_by_decile": coverage_by_decile(score, y_true, cv_low, cv_high)}}
 
 
-def _powers(score: np.ndarray, degree: int) -> np.ndarray:
-    """(n,) points → (n, degree + 1) columns (score/100)^0 … (score/100)^degree."""
-    return (np.asarray(score, float)[:, None] / 100.0) ** np.arange(degree + 1)
+def make_basis(form: str, score: np.ndarray) -> dict:
+    """A form name ("poly2", "hinge5") → the JSON basis description; hinge knots sit at
+    evenly spaced quantiles of ``score`` (points)."""
+    kind, size = form.rstrip("0123456789"), int(form[len(form.rstrip("0123456789")):] or 0)
+    if kind == "poly":
+        return {"kind": "polynomial", "degree": size}
+    if kind == "hinge":
+        knots = np.unique(np.quantile(score, np.arange(1, size + 1) / (size + 1)))
+        return {"kind": "hinge", "knots": [round(float(k), 4) for k in knots]}
+    raise ValueError(f"unknown interval form {form!r}: use poly<degree> or hinge<knots>")
+
+
+def _design(basis: dict, score: np.ndarray) -> np.ndarray:
+    """(n,) points → (n, p) columns of ``basis``, the constant column first."""
+    s = np.asarray(score, float)[:, None] / 100.0
+    if basis["kind"] == "polynomial":
+        return s ** np.arange(basis["degree"] + 1)
+    knots = np.asarray(basis["knots"], float)[None, :] / 100.0
+    return np.hstack([np.ones_like(s), s, np.maximum(s - knots, 0.0)])
+
+
+def _quantile_fit(basis: dict, score: np.ndarray, y_true: np.ndarray, quantile: float) -> list[float]:
+    """Linear quantile regression of ``y_true`` on the basis columns: coefficients, constant first.
+
+    Solved as the dual linear programme (max y·a subject to Xᵀa = (1 − q)·Xᵀ1, 0 ≤ a ≤ 1),
+    whose equality multipliers are the coefficients: ~10× faster than the primal that
+    scikit-learn's QuantileRegressor solves, with the same optimum."""
+    from scipy.optimize import linprog
+
+    design = _design(basis, score)
+    result = linprog(-np.asarray(y_true, float), A_eq=design.T, b_eq=(1 - quantile) * design.sum(0),
+                     bounds=(0, 1), method="highs")
+    if result.status != 0:
+        raise ValueError(f"quantile regression failed: {result.message}")
+    return [float(c) for c in -result.eqlin.marginals]
+
+
+def _evaluate(basis: dict, coefficients, score: np.ndarray) -> np.ndarray:
+    return _design(basis, score) @ np.asarray(coefficients, float)
+
+
+def _ordered(low: np.ndarray, high: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Clip to 0–100 with low ≤ score ≤ high (what a user is shown)."""
+    return np.clip(np.minimum(low, score), 0, 100), np.clip(np.maximum(high, score), 0, 100)
 
 
 def interval_bounds(interval: dict, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(n,) clipped scores → (low, high), each (n,) in 0–100 with low ≤ score ≤ high.
 
-    Reads ``fit_score_interval``'s curves, or a symmetric ``half_width`` for older bundles."""
+    Reads ``fit_score_interval``'s ends. Older bundles: ends without ``*_basis`` are
+    polynomials of ``score/100`` (degree = coefficients − 1), no ``score_range`` means no
+    clamping, and an interval with only ``half_width`` is symmetric."""
     score = np.asarray(score, float)
-    if "lower" in interval:
-        lower, upper = np.asarray(interval["lower"]), np.asarray(interval["upper"])
-        low = _powers(score, len(lower) - 1) @ lower
-        high = _powers(score, len(upper) - 1) @ upper
-    else:
-        low, high = score - interval["half_width"], score + interval["half_width"]
-    return np.clip(np.minimum(low, score), 0, 100), np.clip(np.maximum(high, score), 0, 100)
+    if "lower" not in interval:
+        return _ordered(score - interval["half_width"], score + interval["half_width"], score)
+    at = score
+    if "score_range" in interval:  # beyond the calibrated scores an end keeps its edge distance
+        at = np.clip(score, *interval["score_range"])
+    ends = []
+    for side in ("lower", "upper"):
+        coefficients = interval[side]
+        basis = interval.get(f"{side}_basis", {"kind": "polynomial", "degree": len(coefficients) - 1})
+        ends.append(_evaluate(basis, coefficients, at) + (score - at))
+    return _ordered(*ends, score)
 
 
 def coverage_by_decile(score: np.ndarray, y_true: np.ndarray, low: np.ndarray, high: np.ndarray) -> list[float]:
