@@ -12,7 +12,7 @@ validation split (the same split stops its training early). Each network's 80 % 
 calibrated exactly as ``python -m virality train`` does: cross-fitted on the outer training
 fold (``virality.train.calibrate_interval``: out-of-fold scores of every training-fold track
 from ``calibration_folds`` inner models, the curve's shape chosen by inner cross-validated
-pinball loss); for comparison, the old recipe (a quadratic fitted on the inner validation
+per-decile coverage); for comparison, the old recipe (a quadratic fitted on the inner validation
 tracks only) is scored on the same folds. The outer test fold is only ever scored.
 
 Writes ``<out>/models.{md,json}``: R², RMSE, MAE, Spearman (mean ± std over folds × seeds),
@@ -170,7 +170,7 @@ def run_network(arch: str, fold: Fold, calibration_folds: int | None = None) -> 
                  "validation_quadratic": fit_score_interval(val_score, fold.y_train[val], config.interval_level,
                                                             ("poly2",))}
     chosen = {**overrides, "arch_kwargs": {k: v for k, v in model.arch_kwargs.items()},
-              "interval_forms": {side: intervals["crossfit"]["selection"][side]["form"] for side in ("lower", "upper")}}
+              "interval_form": intervals["crossfit"]["selection"]["form"]}
     return predict_numpy(model, fold.X_test), chosen, intervals
 
 
@@ -330,8 +330,8 @@ def coverage_lines(summary: dict, best: str | None, meta: dict) -> list[str]:
     lines = ["", "Held-out coverage of the 80 % interval per decile of predicted score (lowest first; mean over "
              f"seeds ± std over seeds for the shipped network), overall (mean ± std over folds) and mean width in "
              f"points. *cross-fitted*: calibrated on out-of-fold scores of the whole training fold "
-             f"({meta['calibration_folds']} inner folds), the ends' shape chosen by inner cross-validated pinball "
-             "loss (the shipped recipe); *validation quadratic*: the old recipe, a quadratic fitted on the "
+             f"({meta['calibration_folds']} inner folds), the ends' shape chosen by inner cross-validated per-decile "
+             "coverage (the shipped recipe); *validation quadratic*: the old recipe, a quadratic fitted on the "
              "inner validation tracks that also stopped training.", "",
              "| network, calibration | " + " | ".join(str(d + 1) for d in range(10)) + " | overall | width |",
              "|---" * 13 + "|"]

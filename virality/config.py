@@ -30,10 +30,12 @@ class TrainConfig:
     # These models exist only for calibration; the shipped model is trained as above.
     calibration_folds: int = 5
     calibration_stop_fraction: float = 0.15
-    # shapes the interval's ends may take, one chosen per end by the calibration tracks'
-    # cross-validated pinball loss (virality.metrics.INTERVAL_FORMS: polynomial / piecewise linear)
-    interval_forms: tuple = ("poly1", "poly2", "poly3", "hinge2", "hinge3", "hinge5", "hinge8")
-    interval_selection_folds: int = 5  # folds of that selection
+    # shapes the interval's ends may take (virality.metrics.INTERVAL_FORMS: polynomial or
+    # piecewise-linear in the score); the one whose coverage per decile of score is closest to
+    # interval_level in repeated cross-validation over the calibration tracks is used
+    interval_forms: tuple = ("poly1", "poly2", "poly3", "hinge1", "hinge2", "hinge3", "hinge4", "hinge5", "hinge6")
+    interval_selection_folds: int = 5  # folds of that cross-validation
+    interval_selection_repeats: int = 3  # its repeats with reshuffled folds (averaged: less noise)
     threads: int = 1  # torch CPU threads while training: these nets are tiny, a 2nd thread only adds contention
 
     def to_dict(self) -> dict:
