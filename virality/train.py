@@ -136,8 +136,8 @@ def calibrate_interval(X: np.ndarray, y: np.ndarray, ids: np.ndarray, config: Tr
     scores = cross_fitted_scores(X, y, ids, config, progress)
     interval = fit_score_interval(scores, y, config.interval_level, tuple(config.interval_forms),
                                   config.interval_selection_folds, config.seed, config.interval_selection_repeats)
-    return {**interval, "calibration": f"cross-fitted: {config.calibration_folds} folds grouped by track, "
-                                       "each scored by a model trained and early-stopped without it",
+    return {**interval, "calibration": f"cross-fitted on {config.calibration_folds} folds grouped by track (each "
+                                       "track scored by a model trained and early-stopped without it)",
             "calibration_tracks": len(np.unique(ids))}
 
 
