@@ -1,4 +1,4 @@
-"""Regression metrics and conformal intervals (numpy only)."""
+"""Regression metrics and the prediction interval (numpy; scipy solves the quantile regressions)."""
 
 from __future__ import annotations
 
