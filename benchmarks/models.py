@@ -8,11 +8,16 @@ backbone in ``virality.models.ARCHITECTURES``. Every tuning choice is made insid
 training fold only (nested): ridge's alpha by leave-one-out on the fold, the forest's leaf
 size by its out-of-bag error, LightGBM's leaves/child size and number of trees on an inner
 grouped validation split, each network's configuration (``NEURAL_GRIDS``) on an inner grouped
-validation split (the same split stops its training early and fits its 80 % interval, exactly
-as ``python -m virality train`` does). The outer test fold is only ever scored.
+validation split (the same split stops its training early). Each network's 80 % interval is
+calibrated exactly as ``python -m virality train`` does: cross-fitted on the outer training
+fold (``virality.train.calibrate_interval``: out-of-fold scores of every training-fold track
+from ``calibration_folds`` inner models, the curve's shape chosen by inner cross-validated
+per-decile coverage); for comparison, the old recipe (a quadratic fitted on the inner validation
+tracks only) is scored on the same folds. The outer test fold is only ever scored.
 
 Writes ``<out>/models.{md,json}``: R², RMSE, MAE, Spearman (mean ± std over folds × seeds),
-the interval's held-out coverage overall and per decile of predicted score, paired RMSE
+the interval's held-out coverage overall and per decile of predicted score and its mean
+width, for both calibrations, paired RMSE
 differences of each network against the forest and LightGBM, and a 10 × 10 histogram of
 (predicted, actual) on held-out tracks per candidate (counts only: no rows of the data).
 """
@@ -34,7 +39,7 @@ from virality.data import ID_COLUMN, TARGET, file_sha256, group_kfold, group_spl
 from virality.features import FEATURE_NAMES
 from virality.metrics import coverage, coverage_by_decile, fit_score_interval, interval_bounds, regression_metrics
 from virality.models import Preprocessing, ViralityModel
-from virality.train import fit_model, predict_numpy
+from virality.train import calibrate_interval, fit_model, predict_numpy
 
 METRICS = ("r2", "rmse", "mae", "spearman")
 INNER_VAL = 0.15  # share of an outer training fold's tracks held out for inner tuning / early stopping
@@ -65,7 +70,9 @@ NEURAL_GRIDS: dict[str, list[dict]] = {
          "lr": 3e-4},
     ],
 }
-QUICK_OVERRIDES = {"max_epochs": 4, "patience": 2}
+QUICK_OVERRIDES = {"max_epochs": 4, "patience": 2, "calibration_folds": 2}
+# how each network's interval is calibrated: the shipped recipe, then the old one for comparison
+INTERVALS = ("crossfit", "validation_quadratic")
 
 
 @dataclasses.dataclass
@@ -140,10 +147,12 @@ def run_lightgbm(fold: Fold) -> tuple[np.ndarray, dict]:
     return final.predict(fold.X_test), best[1]
 
 
-def run_network(arch: str, fold: Fold) -> tuple[np.ndarray, dict, dict]:
+def run_network(arch: str, fold: Fold, calibration_folds: int | None = None) -> tuple[np.ndarray, dict, dict]:
     """Fit each grid configuration on the inner split, keep the best on inner validation.
-    Returns test predictions, the chosen configuration and its interval (fitted on the
-    inner validation tracks, as the shipped recipe does)."""
+    Returns test predictions, the chosen configuration and its intervals by ``INTERVALS``
+    name: cross-fitted on the training fold with the chosen configuration (as the shipped
+    recipe does; ``calibration_folds`` overrides TrainConfig's), and the old quadratic
+    fitted on the inner validation tracks that also stopped training."""
     fit, val = fold.inner_split()
     best = None
     for overrides in NEURAL_GRIDS[arch]:
@@ -152,12 +161,17 @@ def run_network(arch: str, fold: Fold) -> tuple[np.ndarray, dict, dict]:
         model, history = fit_model(fold.X_train[fit], fold.y_train[fit], fold.X_train[val], fold.y_train[val],
                                    config, progress=False)
         if best is None or history["best_val_rmse"] < best[0]:
-            best = (history["best_val_rmse"], overrides, model)
-    _, overrides, model = best
+            best = (history["best_val_rmse"], config, overrides, model)
+    _, config, overrides, model = best
+    if calibration_folds:
+        config = dataclasses.replace(config, calibration_folds=calibration_folds)
     val_score = np.clip(predict_numpy(model, fold.X_train[val]), 0, 100)
-    interval = fit_score_interval(val_score, fold.y_train[val], TrainConfig.interval_level)
-    chosen = {**overrides, "arch_kwargs": {k: v for k, v in model.arch_kwargs.items()}}
-    return predict_numpy(model, fold.X_test), chosen, interval
+    intervals = {"crossfit": calibrate_interval(fold.X_train, fold.y_train, fold.ids_train, config),
+                 "validation_quadratic": fit_score_interval(val_score, fold.y_train[val], config.interval_level,
+                                                            ("poly2",))}
+    chosen = {**overrides, "arch_kwargs": {k: v for k, v in model.arch_kwargs.items()},
+              "interval_form": intervals["crossfit"]["selection"]["form"]}
+    return predict_numpy(model, fold.X_test), chosen, intervals
 
 
 BASELINES = {"mean": run_mean, "ridge": run_ridge, "random_forest": run_forest, "lightgbm": run_lightgbm}
@@ -166,7 +180,7 @@ if importlib.util.find_spec("lightgbm") is None:  # a benchmark-only dependency 
 
 
 def evaluate(X: np.ndarray, y: np.ndarray, ids: np.ndarray, seeds: list[int], n_folds: int, quick: bool,
-             candidates: list[str], jobs: int = 1) -> dict:
+             candidates: list[str], jobs: int = 1, calibration_folds: int | None = None) -> dict:
     """Run every candidate on every (seed, fold), ``jobs`` folds at a time; returns
     per-candidate per-fold records and pooled held-out predictions per seed (kept in memory
     only, summarised before saving)."""
@@ -174,23 +188,26 @@ def evaluate(X: np.ndarray, y: np.ndarray, ids: np.ndarray, seeds: list[int], n_
     if jobs > 1:
         from joblib import Parallel, delayed
 
-        outputs = Parallel(n_jobs=jobs)(delayed(_run_fold)(X, y, ids, t, quick, candidates) for t in tasks)
+        outputs = Parallel(n_jobs=jobs)(delayed(_run_fold)(X, y, ids, t, quick, candidates, calibration_folds)
+                                            for t in tasks)
     else:
-        outputs = [_run_fold(X, y, ids, t, quick, candidates) for t in tasks]
+        outputs = [_run_fold(X, y, ids, t, quick, candidates, calibration_folds) for t in tasks]
     records = {name: [] for name in candidates}
     pooled = {name: {s: np.zeros(len(y)) for s in seeds} for name in candidates}
-    bounds = {name: {s: np.zeros((2, len(y))) for s in seeds} for name in candidates if name in NEURAL_GRIDS}
+    bounds = {method: {name: {s: np.zeros((2, len(y))) for s in seeds} for name in candidates if name in NEURAL_GRIDS}
+              for method in INTERVALS}
     for (seed, _, _, test), fold_out in zip(tasks, outputs):
         for name, (record, pred, low_high) in fold_out.items():
             records[name].append(record)
             pooled[name][seed][test] = pred
-            if low_high is not None:
-                bounds[name][seed][:, test] = low_high
+            for method, (low, high) in (low_high or {}).items():
+                bounds[method][name][seed][:, test] = low, high
     return {"records": records, "pooled": pooled, "bounds": bounds}
 
 
-def _run_fold(X, y, ids, task, quick: bool, candidates: list[str]) -> dict:
-    """One outer fold, every candidate: name → (record, clipped test predictions, (low, high) or None)."""
+def _run_fold(X, y, ids, task, quick: bool, candidates: list[str], calibration_folds: int | None = None) -> dict:
+    """One outer fold, every candidate: name → (record, clipped test predictions,
+    {interval method: (low, high)} or None)."""
     seed, k, train, test = task
     torch.set_num_threads(1)
     fold = Fold(X[train], y[train], ids[train], X[test], y[test], seed, quick)
@@ -198,7 +215,7 @@ def _run_fold(X, y, ids, task, quick: bool, candidates: list[str]) -> dict:
     for name in candidates:
         started = time.perf_counter()
         if name in NEURAL_GRIDS:
-            raw, chosen, interval = run_network(name, fold)
+            raw, chosen, intervals = run_network(name, fold, calibration_folds)
         else:
             raw, chosen = BASELINES[name](fold)
         pred = np.clip(raw, 0, 100)
@@ -206,8 +223,14 @@ def _run_fold(X, y, ids, task, quick: bool, candidates: list[str]) -> dict:
                   **regression_metrics(fold.y_test, pred)}
         low_high = None
         if name in NEURAL_GRIDS:
-            low_high = np.stack(interval_bounds(interval, pred))
-            record["coverage"] = coverage(fold.y_test, *low_high)
+            low_high = {method: interval_bounds(intervals[method], pred) for method in INTERVALS}
+            for method, (low, high) in low_high.items():
+                key = "" if method == "crossfit" else f"_{method}"
+                record[f"coverage{key}"] = coverage(fold.y_test, low, high)
+                record[f"mean_width{key}"] = float(np.mean(high - low))
+            selection = intervals["crossfit"]["selection"]
+            record["inner_cv_coverage"] = selection["cv_coverage"]
+            record["inner_cv_coverage_by_decile"] = selection["cv_coverage_by_decile"]
         out[name] = (record, pred, low_high)
         print(f"seed {seed} fold {k} {name:>14}: rmse {record['rmse']:.3f}  ({record['seconds']:.1f} s)", flush=True)
     return out
@@ -228,15 +251,25 @@ def summarise(y: np.ndarray, run: dict) -> dict:
                           for s in seeds).astype(int).tolist(),  # [predicted bin][actual bin], all seeds
             "binned": binned_actual(np.concatenate([run["pooled"][name][s] for s in seeds]), np.tile(y, len(seeds))),
         }
-        if name in run["bounds"]:
-            per_seed = [coverage_by_decile(run["pooled"][name][s], y, *run["bounds"][name][s]) for s in seeds]
-            entry["coverage"] = {"mean": float(np.mean([r["coverage"] for r in records])),
-                                 "std": float(np.std([r["coverage"] for r in records])),
-                                 "by_decile_mean": np.mean(per_seed, axis=0).tolist(),
-                                 "by_decile_std": np.std(per_seed, axis=0).tolist(),
-                                 "mean_width": float(np.mean([np.mean(b[1] - b[0]) for b in run["bounds"][name].values()]))}
+        for method in INTERVALS:
+            if name in run["bounds"][method]:
+                key = "coverage" if method == "crossfit" else f"coverage_{method}"
+                entry[key] = interval_summary(y, run["pooled"][name], run["bounds"][method][name], records,
+                                              "" if method == "crossfit" else f"_{method}")
         out[name] = entry
     return out
+
+
+def interval_summary(y: np.ndarray, pooled: dict, bounds: dict, records: list[dict], suffix: str) -> dict:
+    """Held-out coverage of one calibration: over folds (mean, std), per decile of the
+    pooled predicted score (mean and std over seeds), and the mean width in points."""
+    seeds = sorted(pooled)
+    per_seed = [coverage_by_decile(pooled[s], y, *bounds[s]) for s in seeds]
+    return {"mean": float(np.mean([r[f"coverage{suffix}"] for r in records])),
+            "std": float(np.std([r[f"coverage{suffix}"] for r in records])),
+            "by_decile_mean": np.mean(per_seed, axis=0).tolist(),
+            "by_decile_std": np.std(per_seed, axis=0).tolist(),
+            "mean_width": float(np.mean([np.mean(bounds[s][1] - bounds[s][0]) for s in seeds]))}
 
 
 def binned_actual(pred: np.ndarray, y: np.ndarray, n_bins: int = 10) -> list[dict]:
@@ -283,14 +316,35 @@ def markdown(summary: dict, paired: dict, meta: dict) -> str:
     for key, d in paired.items():
         lines.append(f"| {key} | {d['mean']:+.3f} | {d['std']:.3f} | {d['se']:.3f} | {d['wins']}/{d['n']} |")
     best = meta["best_network"]
-    if best in summary and "coverage" in summary[best]:
-        cov = summary[best]["coverage"]
-        lines += ["", f"Held-out coverage of {best}'s 80 % interval per decile of predicted score "
-                  "(lowest first; mean over seeds):", "",
-                  "| decile | " + " | ".join(str(d + 1) for d in range(10)) + " |", "|---" * 11 + "|",
-                  "| coverage | " + " | ".join(f"{c:.1%}" for c in cov["by_decile_mean"]) + " |"]
+    lines += coverage_lines(summary, best, meta)
     lines += ["", f"Best network by mean RMSE: **{best}**. Command: `{meta['command']}`."]
     return "\n".join(lines)
+
+
+def coverage_lines(summary: dict, best: str | None, meta: dict) -> list[str]:
+    """Markdown: each network's held-out 80 % coverage per decile of predicted score, overall
+    and mean width, cross-fitted (shipped recipe) and, for comparison, the old recipe."""
+    nets = sorted((n for n in summary if "coverage" in summary[n]), key=lambda n: (n != best, n))
+    if not nets:
+        return []
+    lines = ["", "Held-out coverage of the 80 % interval per decile of predicted score (lowest first; mean over "
+             f"seeds ± std over seeds for the shipped network), overall (mean ± std over folds) and mean width in "
+             f"points. *cross-fitted*: calibrated on out-of-fold scores of the whole training fold "
+             f"({meta['calibration_folds']} inner folds), the ends' shape chosen by inner cross-validated per-decile "
+             "coverage (the shipped recipe); *validation quadratic*: the old recipe, a quadratic fitted on the "
+             "inner validation tracks that also stopped training.", "",
+             "| network, calibration | " + " | ".join(str(d + 1) for d in range(10)) + " | overall | width |",
+             "|---" * 13 + "|"]
+    for name in nets:
+        for key, label in (("coverage", "cross-fitted"), ("coverage_validation_quadratic", "validation quadratic")):
+            if key not in summary[name]:
+                continue
+            cov = summary[name][key]
+            cells = [f"{c:.1%}" + (f" ± {sd:.1%}" if name == best and key == "coverage" else "")
+                     for c, sd in zip(cov["by_decile_mean"], cov["by_decile_std"])]
+            lines.append(f"| {name}, {label} | " + " | ".join(cells)
+                         + f" | {cov['mean']:.1%} ± {cov['std']:.1%} | {cov['mean_width']:.1f} |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -301,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(RESULTS), help="folder for models.{md,json}")
     p.add_argument("--only", nargs="*", help="run only these candidates")
     p.add_argument("--jobs", type=int, default=2, help="folds run in parallel processes (default 2: the 2 cores)")
+    p.add_argument("--calibration-folds", type=int, default=None,
+                   help="inner folds of the cross-fitted interval calibration (default: TrainConfig's)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     tracks = load_tracks(args.data).tracks
@@ -312,11 +368,15 @@ def main(argv: list[str] | None = None) -> int:
     ids = tracks[ID_COLUMN].to_numpy()
     candidates = args.only or [*BASELINES, *NEURAL_GRIDS]
     started = time.perf_counter()
-    run = evaluate(X, y, ids, seeds, n_folds, args.quick, candidates, 1 if args.quick else args.jobs)
+    run = evaluate(X, y, ids, seeds, n_folds, args.quick, candidates, 1 if args.quick else args.jobs,
+                   args.calibration_folds)
     summary = summarise(y, run)
     paired = paired_differences(run["records"])
     meta = {"folds": n_folds, "seeds": seeds, "tracks": len(tracks), "quick": args.quick,
             "data_sha256": file_sha256(args.data), "jobs": 1 if args.quick else args.jobs, "grids": NEURAL_GRIDS, "inner_val": INNER_VAL,
+            "calibration_folds": args.calibration_folds or (QUICK_OVERRIDES["calibration_folds"] if args.quick
+                                                            else TrainConfig.calibration_folds),
+            "interval_forms": list(TrainConfig.interval_forms),
             "command": "python -m benchmarks.models --data PATH" + (" --quick" if args.quick else ""),
             "best_network": best_network(summary) if any(n in NEURAL_GRIDS for n in summary) else None,
             "total_seconds": round(time.perf_counter() - started, 1)}

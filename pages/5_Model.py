@@ -51,8 +51,10 @@ if results is not None:
             if "coverage" in results["candidates"][shipped]:
                 st.plotly_chart(coverage_figure(model_report.coverage_table(results, shipped)),
                                 width="stretch", key="coverage")
-            st.caption("Share of held-out tracks whose real popularity fell inside their interval, per tenth "
-                       "of predicted score; the grey band is 80 % ± 3 points.")
+                st.caption("Share of held-out tracks whose real popularity fell inside their interval, per tenth "
+                           "of predicted score (bars: mean over seeds, whiskers: ± std); the grey band is "
+                           "80 % ± 3 points. "
+                           + model_report.interval_facts(results, shipped, predictor.metadata))
 
 st.subheader("Which characteristics, and which combinations, go with popularity")
 try:

@@ -34,12 +34,20 @@ def load_additive(path: str | Path = ADDITIVE_DIR) -> Predictor:
 
 def _grid_values(predictor: Predictor, name: str, levels: np.ndarray) -> np.ndarray:
     """Values of characteristic ``name`` at percentiles ``levels`` of real tracks (unique)."""
+    return _grid(predictor, name, levels)[0]
+
+
+def _grid(predictor: Predictor, name: str, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(unique values, the lowest percentile of real tracks each stands for). Key and mode:
+    every value, percentile NaN."""
     j = FEATURE_NAMES.index(name)
     if BY_NAME[name].is_discrete:
         low, high = (0, 11) if name == "key" else (0, 1)
-        return np.arange(low, high + 1, dtype=float)
+        values = np.arange(low, high + 1, dtype=float)
+        return values, np.full(len(values), np.nan)
     table = np.asarray(predictor.metadata["distribution"]["quantiles"])[:, j]
-    return np.unique(np.interp(levels, np.arange(101), table))
+    values, first = np.unique(np.interp(levels, np.arange(101), table), return_index=True)
+    return values, np.asarray(levels, float)[first]
 
 
 def _terms(predictor: Predictor, X: np.ndarray) -> np.ndarray:
@@ -65,15 +73,16 @@ def _centres(predictor: Predictor) -> np.ndarray:
 
 def shape_functions(predictor: Predictor) -> pd.DataFrame:
     """One row per (characteristic, grid value): ``characteristic``, ``value`` (Spotify
-    units), ``points`` (the term, centred: + means above a typical track)."""
+    units), ``percentile`` (share of real tracks below it, 2–98; NaN for key and mode),
+    ``points`` (the term, centred: + means above a typical track)."""
     centres = _centres(predictor)
     typical = np.array([predictor.typical_song[n] for n in FEATURE_NAMES])
     frames = []
     for j, name in enumerate(FEATURE_NAMES):
-        values = _grid_values(predictor, name, GRID_LEVELS)
+        values, percentiles = _grid(predictor, name, GRID_LEVELS)
         X = np.tile(typical, (len(values), 1))
         X[:, j] = values
-        frames.append(pd.DataFrame({"characteristic": name, "value": values,
+        frames.append(pd.DataFrame({"characteristic": name, "value": values, "percentile": percentiles,
                                     "points": _terms(predictor, X)[:, j] - centres[j]}))
     return pd.concat(frames, ignore_index=True)
 
@@ -108,28 +117,75 @@ def term_strengths(predictor: Predictor) -> pd.DataFrame:
             .sort_values("strength", ascending=False, ignore_index=True))
 
 
+NEGLIGIBLE = 0.5  # points: a shape or surface that moves scores less than this "makes almost no difference"
+# how to say a low / middling / high value where "high <label>" would read oddly ("high length")
+LEVEL_PHRASES = {"duration": ("short songs", "songs of middling length", "long songs"),
+                 "tempo": ("slow tempo", "middling tempo", "fast tempo"),
+                 "loudness": ("quiet masters", "middling loudness", "loud masters")}
+
+
 def describe_shape(shape: pd.DataFrame, name: str) -> str:
-    """One plain-words sentence on a characteristic's shape (rows of ``shape_functions``)."""
+    """One plain-words sentence on a characteristic's shape (rows of ``shape_functions``).
+
+    Continuous: what songs in the lowest and highest tenth of real tracks score against a
+    typical track, and a bump or dip in between when it goes beyond both ends. Where a
+    tenth sits at the edge of real values (most tracks have instrumentalness 0.00), it
+    says "songs at 0.00", never "below 0.00"."""
     rows = shape[shape["characteristic"] == name]
     feature = BY_NAME[name]
+    points = rows["points"].to_numpy()
+    if points.max() - points.min() < NEGLIGIBLE:
+        return f"{feature.label}: makes almost no difference (under half a point across real tracks)."
     if feature.is_discrete:
         best, worst = rows.loc[rows["points"].idxmax()], rows.loc[rows["points"].idxmin()]
         return (f"{feature.label}: songs in {feature.format(best['value'])} score about "
-                f"{best['points']:+.1f} points against a typical track, songs in {feature.format(worst['value'])} "
-                f"{worst['points']:+.1f}.")
-    values, points = rows["value"].to_numpy(), rows["points"].to_numpy()
-    low_v, high_v = values[len(values) // 10], values[-len(values) // 10]
-    low_p, high_p = np.interp(low_v, values, points), np.interp(high_v, values, points)
-    swing = points.max() - points.min()
-    if swing < 0.5:
-        return f"{feature.label}: makes almost no difference (under half a point across real tracks)."
-    return (f"{feature.label}: songs above {feature.format(high_v)} score about {high_p:+.1f} points against a "
-            f"typical track, songs below {feature.format(low_v)} about {low_p:+.1f}.")
+                f"{_points(best['points'])} points against a typical track, songs in "
+                f"{feature.format(worst['value'])} {_points(worst['points'])}.")
+    values = rows["value"].to_numpy()
+    percentiles = rows["percentile"].to_numpy() if "percentile" in rows else np.linspace(2, 98, len(values))
+    low_end, high_end = _tenth(feature, values, points, percentiles, low=True), \
+        _tenth(feature, values, points, percentiles, low=False)
+    sentence = (f"{feature.label}: {high_end[0]} score about {_points(high_end[1])} points against a typical "
+                f"track, {low_end[0]} about {_points(low_end[1])}")
+    inner = (values > low_end[2]) & (values < high_end[2])
+    if inner.any():
+        peak, dip = np.argmax(np.where(inner, points, -np.inf)), np.argmin(np.where(inner, points, np.inf))
+        ends = (low_end[1], high_end[1])
+        if points[peak] - max(ends) >= NEGLIGIBLE:
+            sentence += f", and most in between, around {feature.format(values[peak])} ({_points(points[peak])})"
+        elif min(ends) - points[dip] >= NEGLIGIBLE:
+            sentence += f", and least in between, around {feature.format(values[dip])} ({_points(points[dip])})"
+    return sentence + "."
+
+
+def _tenth(feature, values: np.ndarray, points: np.ndarray, percentiles: np.ndarray,
+           low: bool) -> tuple[str, float, float]:
+    """(phrase, points, threshold) for the songs in the lowest (``low``) or highest tenth:
+    "songs below 0.55" / "songs above 0.89"; "songs at 0.00" when the tenth sits on the
+    lowest (highest) real value, "songs around 0.03" when it is that value as shown, since
+    "below" ("above") it would describe no song."""
+    # the value at the 10th (90th) percentile of real tracks: the last grid value standing for it
+    position = min(max(int(np.searchsorted(percentiles, 10 if low else 90, side="right")) - 1, 0), len(values) - 1)
+    threshold, at = values[position], points[position]
+    edge, edge_points = (values[0], points[0]) if low else (values[-1], points[-1])
+    if feature.format(threshold) == feature.format(edge):
+        word = "at" if np.isclose(threshold, edge, rtol=0, atol=1e-9 * max(abs(values[-1] - values[0]), 1.0)) \
+            else "around"
+        return f"songs {word} {feature.format(edge)}", float(edge_points), float(threshold)
+    return f"songs {'below' if low else 'above'} {feature.format(threshold)}", float(at), float(threshold)
+
+
+def _points(value: float) -> str:
+    """Signed points with one decimal, never "-0.0"."""
+    text = f"{value:+.1f}"
+    return "0.0" if text in ("+0.0", "-0.0") else text
 
 
 def describe_surface(surface: pd.DataFrame, pair: tuple[str, str]) -> str:
     """One plain-words sentence on what a pair adds on top of its two shapes."""
     a, b = (BY_NAME[n] for n in pair)
+    if surface["points"].max() - surface["points"].min() < NEGLIGIBLE:
+        return f"{a.label} × {b.label}: together they add almost nothing beyond what each does alone."
     top, bottom = surface.loc[surface["points"].idxmax()], surface.loc[surface["points"].idxmin()]
 
     def level(feature, value, column) -> str:
@@ -137,9 +193,11 @@ def describe_surface(surface: pd.DataFrame, pair: tuple[str, str]) -> str:
             return f"{feature.label.lower()} {feature.format(value)}"
         values = np.sort(surface[column].unique())
         share = np.searchsorted(values, value) / max(len(values) - 1, 1)
-        word = "low" if share < 0.34 else "high" if share > 0.66 else "middling"
-        return f"{word} {feature.label.lower()} ({feature.format(value)})"
+        label = feature.label.lower()
+        phrases = LEVEL_PHRASES.get(feature.name, (f"low {label}", f"middling {label}", f"high {label}"))
+        phrase = phrases[0] if share < 0.34 else phrases[2] if share > 0.66 else phrases[1]
+        return f"{phrase} ({feature.format(value)})"
 
-    return (f"{a.label} × {b.label}: together they add up to {top['points']:+.1f} points when "
-            f"{level(a, top['x'], 'x')} meets {level(b, top['y'], 'y')}, and {bottom['points']:+.1f} when "
+    return (f"{a.label} × {b.label}: together they add up to {_points(top['points'])} points when "
+            f"{level(a, top['x'], 'x')} meets {level(b, top['y'], 'y')}, and {_points(bottom['points'])} when "
             f"{level(a, bottom['x'], 'x')} meets {level(b, bottom['y'], 'y')}, beyond what each does alone.")

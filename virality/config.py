@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 @dataclass
 class TrainConfig:
     seed: int = 0  # seeds the split, the weight init and the batch order
-    val_fraction: float = 0.15  # tracks for early stopping and the conformal interval
+    val_fraction: float = 0.15  # tracks that stop the shipped model's training early
     test_fraction: float = 0.15  # tracks never seen in training: the reported metrics
     # key of virality.models.ARCHITECTURES. Shipped: the MLP ensemble and TabM trained together
     # as one 16-member ensemble, the best network on grouped-CV RMSE (benchmarks/results/models.md)
@@ -24,16 +24,31 @@ class TrainConfig:
     max_epochs: int = 300
     patience: int = 30  # epochs without validation improvement before stopping
     interval_level: float = 0.8  # coverage of the prediction interval
+    # The interval is calibrated on out-of-fold scores of every non-test track (cross-fitting):
+    # this many grouped inner folds, each fold scored by a model trained on the others
+    # (configured as above) and early-stopped on its own hold-out of this share of them.
+    # These models exist only for calibration; the shipped model is trained as above.
+    calibration_folds: int = 5
+    calibration_stop_fraction: float = 0.15
+    # shapes the interval's ends may take (virality.metrics.INTERVAL_FORMS: polynomial or
+    # piecewise-linear in the score); the one whose coverage per decile of score is closest to
+    # interval_level in repeated cross-validation over the calibration tracks is used
+    interval_forms: tuple = ("poly1", "poly2", "poly3", "hinge1", "hinge2", "hinge3", "hinge4", "hinge5", "hinge6")
+    interval_selection_folds: int = 5  # folds of that cross-validation
+    interval_selection_repeats: int = 3  # its repeats with reshuffled folds (averaged: less noise)
     threads: int = 1  # torch CPU threads while training: these nets are tiny, a 2nd thread only adds contention
 
     def to_dict(self) -> dict:
         data = asdict(self)
+        data["interval_forms"] = list(self.interval_forms)
         data["arch_kwargs"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.arch_kwargs.items()}
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "interval_forms" in known:
+            known["interval_forms"] = tuple(known["interval_forms"])
         return cls(**known)
 
 

@@ -8,6 +8,16 @@ import plotly.graph_objects as go
 from virality.features import BY_NAME
 
 BLUE, GREY, RED = "#1f6feb", "#8b949e", "#cf222e"
+MS_PER_MINUTE = 60_000.0
+
+
+def axis_values(name: str, values) -> tuple[object, str]:
+    """Values on a figure's axis and the axis title: length in minutes (as the Explain page
+    draws it), everything else in its own unit."""
+    feature = BY_NAME[name]
+    if feature.kind == "duration":
+        return values / MS_PER_MINUTE, f"{feature.label} (minutes)"
+    return values, f"{feature.label} ({feature.unit})"
 
 
 def heldout_figure(bins: pd.DataFrame, histogram: pd.DataFrame) -> go.Figure:
@@ -32,15 +42,22 @@ def heldout_figure(bins: pd.DataFrame, histogram: pd.DataFrame) -> go.Figure:
 
 
 def coverage_figure(table: pd.DataFrame, level: float = 0.8) -> go.Figure:
-    """Held-out coverage per decile of predicted score, with the target and ±3 points."""
+    """Held-out coverage per decile of predicted score (bars, ± std over seeds), with the
+    target and ±3 points; when ``table`` has ``old_coverage``, the old calibration as dots."""
     fig = go.Figure()
     fig.add_hrect(y0=level - 0.03, y1=level + 0.03, fillcolor=GREY, opacity=0.2, line_width=0)
     fig.add_hline(y=level, line=dict(color=RED, dash="dot"))
     fig.add_trace(go.Bar(x=table["decile"], y=table["coverage"], marker_color=BLUE,
-                         error_y=dict(type="data", array=table["std"]), name="held-out coverage"))
-    fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(range=[0.5, 1], tickformat=".0%",
-                      title="share of tracks inside"), xaxis=dict(title="decile of predicted score (1 = lowest)",
-                                                                 dtick=1))
+                         error_y=dict(type="data", array=table["std"]), name="held-out coverage",
+                         hovertemplate="decile %{x}: %{y:.1%}<extra></extra>"))
+    if "old_coverage" in table:
+        fig.add_trace(go.Scatter(x=table["decile"], y=table["old_coverage"], mode="markers",
+                                 marker=dict(color=GREY, symbol="diamond", size=9),
+                                 name="old calibration (validation quadratic)",
+                                 hovertemplate="decile %{x}, old calibration: %{y:.1%}<extra></extra>"))
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.3),
+                      yaxis=dict(range=[0.5, 1], tickformat=".0%", title="share of tracks inside"),
+                      xaxis=dict(title="decile of predicted score (1 = lowest)", dtick=1))
     return fig
 
 
@@ -51,12 +68,15 @@ def shape_figure(rows: pd.DataFrame, name: str) -> go.Figure:
     fig = go.Figure()
     if feature.is_discrete:
         fig.add_trace(go.Bar(x=labels, y=rows["points"], marker_color=BLUE))
+        x_title = feature.unit
     else:
-        fig.add_trace(go.Scatter(x=rows["value"], y=rows["points"], mode="lines", line=dict(color=BLUE),
-                                 text=labels, hovertemplate="%{text}: %{y:+.1f} points"))
+        x, x_title = axis_values(name, rows["value"])
+        fig.add_trace(go.Scatter(x=x, y=rows["points"], mode="lines", line=dict(color=BLUE),
+                                 text=labels, hovertemplate="%{text}: %{y:+.1f} points<extra></extra>"))
     fig.add_hline(y=0, line=dict(color=GREY, dash="dot"))
-    fig.update_layout(height=220, margin=dict(l=10, r=10, t=30, b=10), title=dict(text=feature.label, x=0),
-                      yaxis=dict(title="points"), showlegend=False)
+    fig.update_layout(height=240, margin=dict(l=10, r=10, t=30, b=10), title=dict(text=feature.label, x=0),
+                      yaxis=dict(title="points"), xaxis=dict(title=dict(text=x_title, font=dict(size=11))),
+                      showlegend=False)
     return fig
 
 
@@ -64,10 +84,13 @@ def surface_figure(surface: pd.DataFrame, pair: tuple[str, str]) -> go.Figure:
     """A pair's interaction term as a heat map (points added beyond the two shapes)."""
     a, b = (BY_NAME[n] for n in pair)
     wide = surface.pivot(index="y", columns="x", values="points")
+    x, x_title = axis_values(pair[0], wide.columns.to_numpy())
+    y, y_title = axis_values(pair[1], wide.index.to_numpy())
+    hover = [[f"{a.label} {a.format(vx)}<br>{b.label} {b.format(vy)}" for vx in wide.columns] for vy in wide.index]
     limit = float(max(abs(surface["points"].min()), abs(surface["points"].max()), 0.1))
-    fig = go.Figure(go.Heatmap(x=wide.columns, y=wide.index, z=wide.to_numpy(), colorscale="RdBu", zmid=0,
-                               zmin=-limit, zmax=limit, colorbar=dict(title="points"),
-                               hovertemplate=f"{a.label} %{{x}}<br>{b.label} %{{y}}<br>%{{z:+.1f}} points"))
+    fig = go.Figure(go.Heatmap(x=x, y=y, z=wide.to_numpy(), colorscale="RdBu", zmid=0, zmin=-limit, zmax=limit,
+                               colorbar=dict(title="points"), text=hover,
+                               hovertemplate="%{text}<br>%{z:+.1f} points<extra></extra>"))
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), title=dict(text=f"{a.label} × {b.label}", x=0),
-                      xaxis=dict(title=a.label), yaxis=dict(title=b.label))
+                      xaxis=dict(title=x_title), yaxis=dict(title=y_title))
     return fig

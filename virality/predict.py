@@ -1,9 +1,10 @@
 """Predictions with an 80 % interval, a percentile and an out-of-distribution check.
 
 ``load_predictor()`` loads the bundle once per process. The score is the model's output
-clipped to 0–100; the interval's ends are lines in the score fitted by quantile regression
-on held-out tracks (``metrics.fit_score_interval``), so about 80 % of unseen tracks' real
-popularity falls inside it at every level of score; the percentile places the score
+clipped to 0–100; the interval's ends are curves in the score fitted by quantile regression
+on out-of-fold scores of every training track (``metrics.fit_score_interval``, cross-fitted
+by ``train.calibrate_interval``), so about 80 % of unseen tracks' real popularity falls
+inside it at every level of score; the percentile places the score
 among the model's scores of the real TikTok training tracks.
 """
 

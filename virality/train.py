@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from virality import __version__
 from virality.bundle import SCHEMA_VERSION, save_bundle
 from virality.config import TrainConfig
-from virality.data import ID_COLUMN, TARGET, file_sha256, group_split, load_tracks
+from virality.data import ID_COLUMN, TARGET, file_sha256, group_kfold, group_split, load_tracks
 from virality.features import FEATURE_NAMES, FEATURES
 from virality.metrics import coverage, coverage_by_decile, fit_score_interval, interval_bounds, regression_metrics
 from virality.models import Preprocessing, ViralityModel, rank_pairs
@@ -109,6 +109,38 @@ def predict_numpy(model: ViralityModel, X: np.ndarray, chunk: int = 8192) -> np.
     return np.concatenate(out) if out else np.zeros(0)
 
 
+def cross_fitted_scores(X: np.ndarray, y: np.ndarray, ids: np.ndarray, config: TrainConfig,
+                        progress: bool = False) -> np.ndarray:
+    """Out-of-fold scores for calibrating the interval: (n, 12) raw, (n,) popularity, (n,)
+    track ids → (n,) clipped points, each track scored by a model that never saw it.
+
+    ``config.calibration_folds`` folds grouped by id; for each, a model configured as
+    ``config`` trains on the other folds minus a grouped hold-out of
+    ``config.calibration_stop_fraction`` that stops its training early, then scores the
+    fold. The early-stopping tracks are never the scored ones, so the residuals are honest.
+    """
+    share = config.calibration_stop_fraction
+    scores = np.full(len(y), np.nan)
+    folds = group_kfold(ids, config.calibration_folds, config.seed)
+    for k, (inner, scored) in enumerate(tqdm(folds, desc="calibration folds", disable=not progress, leave=False)):
+        fit, stop = group_split(ids[inner], (1 - share, share), config.seed + k)
+        model, _ = fit_model(X[inner][fit], y[inner][fit], X[inner][stop], y[inner][stop], config, progress=False)
+        scores[scored] = np.clip(predict_numpy(model, X[scored]), 0, 100)
+    return scores
+
+
+def calibrate_interval(X: np.ndarray, y: np.ndarray, ids: np.ndarray, config: TrainConfig,
+                       progress: bool = False) -> dict:
+    """The interval (``metrics.fit_score_interval``) fitted on ``cross_fitted_scores`` of
+    the given tracks, its shape chosen on them alone; records how it was calibrated."""
+    scores = cross_fitted_scores(X, y, ids, config, progress)
+    interval = fit_score_interval(scores, y, config.interval_level, tuple(config.interval_forms),
+                                  config.interval_selection_folds, config.seed, config.interval_selection_repeats)
+    return {**interval, "calibration": f"cross-fitted on {config.calibration_folds} folds grouped by track (each "
+                                       "track scored by a model trained and early-stopped without it)",
+            "calibration_tracks": len(np.unique(ids))}
+
+
 def ridge_baseline(model: ViralityModel, X_train, y_train, X_test) -> np.ndarray:
     """Ridge regression on the same transformed inputs, alpha by leave-one-out CV on train."""
     from sklearn.linear_model import RidgeCV
@@ -163,9 +195,9 @@ def train(data_path: str | Path, out_dir: str | Path, config: TrainConfig | None
         tracks[ID_COLUMN].to_numpy(), (1 - config.val_fraction - config.test_fraction,
                                        config.val_fraction, config.test_fraction), config.seed)
     model, history = fit_model(X[train_idx], y[train_idx], X[val_idx], y[val_idx], config, progress)
-
-    val_pred = np.clip(predict_numpy(model, X[val_idx]), 0, 100)
-    interval = fit_score_interval(val_pred, y[val_idx], config.interval_level)
+    calibration_idx = np.sort(np.concatenate([train_idx, val_idx]))  # every track but the test ones
+    interval = calibrate_interval(X[calibration_idx], y[calibration_idx], tracks[ID_COLUMN].to_numpy()[calibration_idx],
+                                  config, progress)
     test_pred = np.clip(predict_numpy(model, X[test_idx]), 0, 100)
     metrics = {
         "model": regression_metrics(y[test_idx], test_pred),
@@ -187,8 +219,9 @@ def train(data_path: str | Path, out_dir: str | Path, config: TrainConfig | None
                  "val_tracks": len(val_idx), "test_tracks": len(test_idx)},
         "training_medians": dict(zip(FEATURE_NAMES, np.median(X[train_idx], axis=0).tolist())),
         "metrics": metrics,
-        "interval": {**interval, "calibration_tracks": len(val_idx),
+        "interval": {**interval,
                      "test_coverage": coverage(y[test_idx], test_low, test_high),
+                     "test_mean_width": float(np.mean(test_high - test_low)),
                      "test_coverage_by_decile": coverage_by_decile(test_pred, y[test_idx], test_low, test_high)},
         "scores": {"levels": PERCENTILE_LEVELS.tolist(),
                    "predicted_quantiles": np.quantile(all_pred, PERCENTILE_LEVELS / 100).tolist(),
