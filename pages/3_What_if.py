@@ -89,8 +89,9 @@ except ValueError as err:
     st.stop()
 
 if result.reached and result.suggestions:
-    st.success(f"{len(result.suggestions)} way(s) to reach {result.target:.1f} from {result.original_score:.1f}, "
-               "each re-scored by the model.")
+    n = len(result.suggestions)
+    st.success(f"{n} {'way' if n == 1 else 'ways'} to reach {result.target:.1f} from "
+               f"{result.original_score:.1f}, each re-scored by the model.")
 elif result.message:
     (st.info if result.reached else st.warning)(result.message)
 

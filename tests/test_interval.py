@@ -144,3 +144,19 @@ def test_config_round_trips_through_metadata():
     again = TrainConfig.from_dict(config.to_dict())
     assert again == config and isinstance(again.interval_forms, tuple)
 
+
+
+def test_coverage_noise_simulates_a_perfect_interval():
+    """The noise floor quoted beside the per-decile coverage: an exactly-80 % interval
+    averages 80 % per decile, strays more with few tracks than with many, and a decile at
+    the nominal level has p = 1."""
+    from benchmarks import coverage_noise
+
+    rng = np.random.default_rng(0)
+    few, many = (coverage_noise.perfect_interval_deciles(n, rng) for n in (50, 20_000))
+    assert abs(few.mean() - 0.8) < 0.002 and abs(many.mean() - 0.8) < 0.002
+    assert few.std() > 5 * many.std()
+    within = lambda sims: np.mean(np.all(np.abs(sims - 0.8) <= 0.03, axis=1))  # noqa: E731
+    assert within(many) > 0.99 > 0.5 > within(few)
+    assert coverage_noise.two_sided_p(0.8, 284, rng) == 1.0
+    assert coverage_noise.two_sided_p(0.6, 284, rng) < 0.001
