@@ -43,7 +43,8 @@ def machine() -> dict:
     import torch
 
     return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "load_average_at_write": [round(v, 2) for v in os.getloadavg()]}  # 1, 5, 15 min
 
 
 def write_result(name: str, payload: dict, markdown: str) -> Path:
