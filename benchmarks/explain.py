@@ -4,7 +4,7 @@ Measures (medians; each against a baseline measured in the same run):
 * one song, one torch thread: IG 50 steps and every other method vs one prediction;
 * the Explain page: AppTest first render, rerun with nothing changed, rerun with a new song;
 * the interaction view for a new song (per-song matrix + pair grid) and Friedman's H (cold);
-* 100,000 rows, two threads: ``top_drivers(attribute_frame(...))`` vs plain prediction, and
+* 100,000 rows, one thread (as the Batch page): ``top_drivers(attribute_frame(...))`` vs plain prediction, and
   how often its top drivers agree with 50-step IG (5,000-row subset);
 * completeness: max |delta| per method over the demo tracks and 300 typical tracks.
 """
@@ -138,7 +138,7 @@ def markdown(r: dict) -> str:
               f"| interaction view, new song (matrix + pair grid) | {i['interactions_new_song_s'] * 1000:.0f} ms "
               "| < 3 s |",
               f"| Friedman's H over 50 typical tracks (cold, cached once) | {i['friedman_h_cold_s']:.2f} s | < 3 s |",
-              f"| top-2 drivers, {m['rows']:,} rows, IG {m['batch_steps']} steps, 2 threads | {m['drivers_s']:.1f} s "
+              f"| top-2 drivers, {m['rows']:,} rows, IG {m['batch_steps']} steps, 1 thread | {m['drivers_s']:.1f} s "
               f"({m['drivers_over_predict']:.0f}× predicting them, {m['predict_s']:.2f} s) | < 30 s |",
               f"| same top-2 up and down as IG 50 steps (5,000 rows) | {m['top2_agreement_with_ig50']:.1%} "
               f"(top-1: {m['top1_agreement_with_ig50']:.1%}) | |", "",
@@ -158,7 +158,6 @@ def main() -> None:
     result = {"single_song": single_song(predictor), "interactions": interaction_timings(predictor),
               "completeness": completeness(predictor)}
     result["page"] = page_timings()
-    torch.set_num_threads(2)
     result["many_rows"] = many_rows(predictor)
     write_result("explain", result, markdown(result))
 

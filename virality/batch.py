@@ -21,7 +21,7 @@ import pandas as pd
 
 from virality.columns import ColumnMap, normalise_header
 from virality.data import read_csv_file
-from virality.explain import attribute, fast_integrated_gradients, top_drivers
+from virality.explain import PATH_POINTS_PER_PASS, attribute, fast_integrated_gradients, top_drivers
 from virality.features import BY_NAME, FEATURE_NAMES
 from virality.predict import Predictor
 from virality.score import score_frame
@@ -29,9 +29,6 @@ from virality.score import score_frame
 BATCH_METHOD = "ig"  # most faithful of the batch candidates: see DRIVER_METHODS and benchmarks/results/score.md
 BATCH_IG_STEPS = 8
 DRIVER_CHUNK = 5000  # rows per progress step
-# path points per forward/backward pass: the blend's activations stay in cache (IG 8 steps on
-# 100k rows, one thread: about half the time of 40,000 points per pass)
-PATH_POINTS_PER_PASS = 2048
 DRIVERS_NOTE = (
     "How the drivers are found: Integrated Gradients against the typical TikTok track, with 8 points along the "
     "path per track instead of the Explain page's 50 — enough to rank them (the same top two up and down as 50 "

@@ -37,6 +37,9 @@ BATCH_STEPS = 8  # ranking drivers for many rows: same top-2 as 50 steps for ~96
 GRADSHAP_SAMPLES = 500
 SHAPLEY_PERMUTATIONS = 25
 CHUNK_ROWS = 8192
+# path points per forward/backward pass of fast_integrated_gradients: the blend's activations stay
+# in cache (IG 8 steps on 100k rows, one thread: about half the time of 40,000 points a pass)
+PATH_POINTS_PER_PASS = 2048
 
 METHODS: dict[str, str] = {"ig": "Integrated Gradients", "deeplift": "DeepLift", "gradshap": "GradientShap",
                            "ablation": "Feature ablation", "shapley": "Shapley value sampling"}
@@ -125,10 +128,12 @@ def integrated_gradients(predictor: Predictor, X: np.ndarray, baseline: Mapping[
 
 
 def fast_integrated_gradients(predictor: Predictor, X: np.ndarray, baseline: Mapping[str, float] | None = None,
-                              n_steps: int = BATCH_STEPS, chunk: int = CHUNK_ROWS) -> tuple[np.ndarray, np.ndarray]:
+                              n_steps: int = BATCH_STEPS, chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The same grouped IG (Gauss–Legendre path) as ``integrated_gradients`` in plain
     autograd, for many rows: one forward and backward over all path points of a chunk,
-    without Captum's per-call overhead (about 3× faster on 100k rows). Same shapes."""
+    without Captum's per-call overhead (about 3× faster on 100k rows). Same shapes.
+    ``chunk`` rows a pass; by default ``PATH_POINTS_PER_PASS // n_steps``."""
+    chunk = chunk or max(1, PATH_POINTS_PER_PASS // n_steps)
     model = predictor.model
     g = _PointsFromTransformed(model)
     X = _as_rows(X)
