@@ -25,10 +25,11 @@ if results is not None:
                f"repeated with {len(meta['seeds'])} seeds, {meta['tracks']:,} tracks. Mean ± std over folds and "
                f"seeds; RMSE and MAE in popularity points. Shipped: **{shipped}**. "
                f"Reproduce: `{meta['command']}`.")
-    st.dataframe(model_report.benchmark_table(results), hide_index=True, width="stretch",
+    table = model_report.benchmark_table(results)
+    table["80 % coverage"] = model_report.coverage_labels(table["80 % coverage"])
+    st.dataframe(table, hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                for c in ("R²", "R² ±", "RMSE", "RMSE ±", "MAE", "MAE ±", "Spearman", "Spearman ±")}
-                 | {"80 % coverage": st.column_config.NumberColumn(format="percent")})
+                                for c in ("R²", "R² ±", "RMSE", "RMSE ±", "MAE", "MAE ±", "Spearman", "Spearman ±")})
     st.markdown("Network minus baseline RMSE, paired by fold (negative: the network is better):")
     st.dataframe(model_report.paired_table(results), hide_index=True, width="stretch")
     if shipped != "additive" and {"additive", shipped} <= set(results["records"]):
@@ -54,7 +55,8 @@ if results is not None:
                 st.caption("Share of held-out tracks whose real popularity fell inside their interval, per tenth "
                            "of predicted score (bars: mean over seeds, whiskers: ± std); the grey band is "
                            "80 % ± 3 points. "
-                           + model_report.interval_facts(results, shipped, predictor.metadata))
+                           + model_report.interval_facts(results, shipped, predictor.metadata,
+                                                         model_report.load_coverage_noise()))
 
 st.subheader("Which characteristics, and which combinations, go with popularity")
 try:

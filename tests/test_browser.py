@@ -176,3 +176,16 @@ def test_batch_upload_demo_csv_and_download_matching_scores(page, bundled):
     by_title = result.set_index("title")["predicted_popularity"].astype(float)
     got = by_title.loc[demo["title"]].to_numpy()
     assert got == pytest.approx(expected["predicted_popularity"].to_numpy(), abs=1e-3)
+
+
+@_not_yet("pages/5_Model.py")
+def test_model_page_draws_the_benchmark_calibration_and_shapes(page):
+    open_page(page, "Model")
+    for heading in ("Against baselines, on tracks it never saw", "Is the 80 % interval honest?",
+                    "Which characteristics, and which combinations, go with popularity"):
+        by_text(page, heading, "h3")
+    assert page.find_elements("css selector", '[data-testid="stDataFrame"]'), "no benchmark table"
+    # held-out scatter, calibration, one shape per characteristic and the pair surfaces, each drawn
+    until(page, lambda d: len(d.find_elements("css selector", '[data-testid="stPlotlyChart"] .main-svg')) >= 2 + 12,
+          message="the Model page's charts were not drawn")
+    screenshot(page, "model")

@@ -26,6 +26,17 @@ def test_page_shows_the_benchmark_table_with_every_candidate(page):
     shown = page.dataframe[0].value
     assert set(shown["model"]) == set(results["candidates"])
     assert list(shown["RMSE"]) == sorted(shown["RMSE"])  # best first
+    coverage = dict(zip(shown["model"], shown["80 % coverage"]))
+    for name, entry in results["candidates"].items():
+        expected = f"{entry['coverage']['mean']:.1%}" if "coverage" in entry else "—"
+        assert coverage[name] == expected
+
+
+def test_interval_caption_gives_the_noise_floor_of_per_decile_coverage(page):
+    noise = model_report.load_coverage_noise()
+    captions = " ".join(c.value for c in page.caption)
+    assert f"puts {noise['expected_deciles_outside']:.1f} deciles outside" in captions
+    assert model_report.load_coverage_noise("/nonexistent/coverage_noise.json") is None
 
 
 def test_page_draws_a_shape_and_a_sentence_per_characteristic(page):

@@ -75,10 +75,11 @@ def coverage_table(results: dict, name: str) -> pd.DataFrame:
     return table
 
 
-def interval_facts(results: dict, name: str, metadata: dict) -> str:
+def interval_facts(results: dict, name: str, metadata: dict, noise: dict | None = None) -> str:
     """One paragraph on the shipped interval: how it is calibrated (from the bundle's
     metadata), its held-out coverage overall and its mean width in the benchmark, and the
-    deciles outside 80 % ± 3 points."""
+    deciles outside 80 % ± 3 points; with ``noise`` (``benchmarks/results/coverage_noise.json``),
+    how many deciles an exactly-right interval would put outside by chance."""
     interval = metadata["interval"]
     cov = results["candidates"][name]["coverage"]
     level = float(interval["level"])
@@ -91,8 +92,23 @@ def interval_facts(results: dict, name: str, metadata: dict) -> str:
         how = "Calibrated on the validation tracks only (an older bundle)."
     verdict = ("Every decile is within ±3 points of the target." if not outside
                else f"Outside ±3 points: {', '.join(outside)}.")
+    if noise:
+        verdict += (f" With ~{noise['tracks_per_decile']} tracks a decile, even an exactly-right interval puts "
+                    f"{noise['expected_deciles_outside']:.1f} deciles outside ±3 points on average "
+                    f"(`python -m benchmarks.coverage_noise`).")
     return (f"{how} On held-out folds it covers {cov['mean']:.1%} ± {cov['std']:.1%} of tracks overall, "
             f"{cov['mean_width']:.0f} points wide on average. {verdict}")
+
+
+def load_coverage_noise(path: str | Path | None = None) -> dict | None:
+    """``benchmarks/results/coverage_noise.json`` (the noise floor of per-decile coverage), or None."""
+    path = Path(path or RESULTS_FILE.with_name("coverage_noise.json"))
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def coverage_labels(coverage: pd.Series) -> pd.Series:
+    """Coverage fractions → "80.1 %" text, "—" where a model has no interval (the baselines)."""
+    return coverage.map(lambda c: "—" if pd.isna(c) else f"{c:.1%}")
 
 
 def form_words(form: str) -> str:
