@@ -85,9 +85,9 @@ class Predictor:
 
     def predict_array(self, X: np.ndarray) -> pd.DataFrame:
         """(n, 12) → DataFrame with ``predicted_popularity``, ``low``, ``high``, ``percentile``."""
-        return pd.DataFrame(dict(zip(PREDICTION_COLUMNS, self._predict_columns(X))))
+        return pd.DataFrame(dict(zip(PREDICTION_COLUMNS, self.predict_columns(X))))
 
-    def _predict_columns(self, X: np.ndarray) -> tuple[np.ndarray, ...]:
+    def predict_columns(self, X: np.ndarray) -> tuple[np.ndarray, ...]:
         """(n, 12) → (score, low, high, percentile), each (n,): ``predict_array`` without the
         DataFrame, which alone costs more than the one-row forward pass."""
         score = np.clip(self.raw_scores(X), 0, 100)
@@ -111,7 +111,7 @@ class Predictor:
         """One song (characteristic → value; missing ones take their default) → ``Prediction``."""
         values, _ = parse_song(song)
         x = np.array([[values[n] for n in FEATURE_NAMES]])
-        score, low, high, percentile = (float(column[0]) for column in self._predict_columns(x))
+        score, low, high, percentile = (float(column[0]) for column in self.predict_columns(x))
         distance, unusual = self.ood_check(x)
         return Prediction(score=score, low=low, high=high, percentile=percentile,
                           out_of_distribution=bool(distance[0] > self._ood_threshold or unusual[0]),

@@ -578,8 +578,7 @@ def search(predictor: Predictor, song: Mapping[str, float], *, target: float | N
     bounds = dict(bounds or {})
     _check_request(target, gain, vary, bounds, max_changes, k)
     x0 = np.array([values[n] for n in FEATURE_NAMES], float)
-    before = predictor.predict_array(x0[None])
-    score0, low0, high0 = (float(before[c].to_numpy()[0]) for c in ("predicted_popularity", "low", "high"))
+    score0, low0, high0, _ = (float(column[0]) for column in predictor.predict_columns(x0[None]))
     target = float(target) if target is not None else score0 + float(gain)
     result = WhatIfResult(values, score0, low0, high0, target, False)
     if score0 >= target:
@@ -665,8 +664,9 @@ def _thin(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.nda
 
 def _finish(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray, result: WhatIfResult,
             k: int) -> WhatIfResult:
-    """Choose k candidates, re-score them with ``Predictor.predict_array`` (that score and its
-    interval are what is reported and what decides ``reached``) and fill ``result``."""
+    """Choose k candidates, re-score them with ``Predictor.predict_columns`` (``predict_array``'s
+    numbers without its DataFrame): that score and its interval are what is reported and
+    what decides ``reached``. Fills ``result``."""
     ood = predictor.is_out_of_distribution(X)
     moves = _moves(predictor, problem.x0, X)
     distance = moves.sum(1)
@@ -677,8 +677,7 @@ def _finish(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.n
         for j in np.flatnonzero(X[i] != problem.x0):
             song[FEATURE_NAMES[j]] = FEATURES[j].snap(X[i, j])  # exactly the slider's value
         songs.append(song)
-    table = predictor.predict_array(np.array([[s[n] for n in FEATURE_NAMES] for s in songs]).reshape(-1, N_FEATURES))
-    columns = (table[c].to_numpy() for c in ("predicted_popularity", "low", "high", "percentile"))
+    columns = predictor.predict_columns(np.array([[s[n] for n in FEATURE_NAMES] for s in songs]).reshape(-1, N_FEATURES))
     for i, song, score, low, high, percentile in zip(chosen, songs, *columns):
         changes = {n: (result.song[n], song[n]) for n in FEATURE_NAMES if song[n] != result.song[n]}
         score = float(score)
