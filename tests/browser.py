@@ -107,9 +107,13 @@ def chromium(chromium_path: str, driver_path: str):
 # --- page steps -------------------------------------------------------------------------
 
 def until(driver, condition: Callable, timeout: float = TIMEOUT, message: str = ""):
+    """Poll ``condition(driver)`` until it is truthy. An element Streamlit replaced between
+    finding it and reading it (a rerun redraws the page) counts as "not yet", not a failure."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d), message)
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d), message)
 
 
 def script_state(driver) -> str:
