@@ -340,3 +340,16 @@ def test_on_an_additive_model_every_method_finds_each_characteristics_own_effect
     attr, _ = attribute(predictor, X, method=method)
     atol = {"ig": 0.05, "gradshap": TOLERANCE["gradshap"]}.get(method, 1e-3)
     np.testing.assert_allclose(attr, expected, atol=atol)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_the_song_predict_starts_from_is_exactly_the_typical_track(bundled, method):
+    """Predict opens on the typical track, so Explain's first view must say it scores like
+    it: every attribution exactly 0 and the same score (a raw median between slider steps —
+    instrumentalness 0.0000016 — once showed "0.00 vs typical 0.00: −0.2")."""
+    from virality.features import default_song
+
+    assert bundled.typical_song == default_song()
+    result = explain_song(bundled, default_song(), method=method)
+    assert result.score == result.baseline_score
+    assert np.all(result.table["attribution"].to_numpy() == 0)

@@ -64,8 +64,12 @@ class Predictor:
 
     @property
     def typical_song(self) -> dict[str, float]:
-        """Medians of the training tracks, in Spotify units (the default baseline)."""
-        return {n: float(self.metadata["training_medians"][n]) for n in FEATURE_NAMES}
+        """Medians of the training tracks on the slider steps, in Spotify units: the default
+        baseline, the fill value, and exactly the song the Predict page starts from.
+
+        Snapped because a raw median can sit between steps (instrumentalness 0.0000016):
+        "0.00 vs typical 0.00" would otherwise show a nonzero effect no slider can undo."""
+        return {n: BY_NAME[n].snap(self.metadata["training_medians"][n]) for n in FEATURE_NAMES}
 
     @property
     def typical_error(self) -> float:
