@@ -66,6 +66,8 @@ if isinstance(outcome, str):
 result: BatchResult = outcome
 
 (st.success if result.n_scored else st.warning)(f"**{name}**: scored {result.n_scored:,} of {result.n_rows:,} tracks.")
+if result.renamed_note:
+    st.info(result.renamed_note[0].upper() + result.renamed_note[1:] + ".")
 with st.expander("How your columns were read", expanded=bool(result.columns.missing)):
     st.dataframe(result.columns.report(), hide_index=True, key="batch_mapping")
     if result.columns.extra:

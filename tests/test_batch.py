@@ -345,3 +345,17 @@ def test_repeated_header_or_an_extra_field_is_refused_not_guessed(bundled):
     with pytest.raises(DataError, match="line 3"):
         score_upload((",".join(FEATURE_NAMES) + "\n" + ",".join(["0.5"] * 12) + "\n" + ",".join(["0.5"] * 13)).encode(),
                      "t.csv", bundled)
+
+
+def test_input_columns_named_like_result_columns_are_kept_not_overwritten(bundled):
+    """A label's sheet with its own chart ``rank`` and a ``low`` column (and already a
+    ``low (input)``) scores, and every one of those cells comes back under a new name."""
+    frame = tracks_csv(6)
+    frame["rank"], frame["low"], frame["low (input)"] = [str(i) for i in range(6)], "keep me", "me too"
+    result = score_upload(upload(frame), "chart.csv", bundled)
+    table = result.table.sort_index()
+    assert list(table["rank (input)"]) == list(frame["rank"])
+    assert set(table["low (input 2)"]) == {"keep me"} and set(table["low (input)"]) == {"me too"}
+    assert sorted(table["rank"].astype(int)) == list(range(1, 7))
+    assert table["predicted_popularity"].to_numpy() == pytest.approx(engine_scores(bundled, frame), abs=1e-3)
+    assert "'rank' → 'rank (input)'" in result.renamed_note and "'low' → 'low (input 2)'" in result.renamed_note

@@ -73,3 +73,14 @@ def test_no_scorable_row_exits_1(tmp_path):
     source.write_text(",".join(FEATURE_NAMES) + "\n" + ",".join(["x"] * 12) + "\n")
     done = run_cli("score", str(source), "-o", str(tmp_path / "out.csv"))
     assert done.returncode == 1 and "scored 0 of 1 rows" in done.stderr
+
+
+def test_rescoring_a_scored_file_keeps_the_earlier_scores(tmp_path):
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    assert run_cli("score", str(DEMO_CSV), "-o", str(first)).returncode == 0
+    again = run_cli("score", str(first), "-o", str(second))
+    assert again.returncode == 0 and "'low' → 'low (input)'" in again.stderr
+    before, after = pd.read_csv(first, dtype=str), pd.read_csv(second, dtype=str)
+    for column in ("predicted_popularity", "low", "high", "percentile"):
+        assert list(after[f"{column} (input)"]) == list(before[column])
+        assert list(after[column]) == list(before[column])  # same model, same scores

@@ -62,6 +62,7 @@ class BatchResult:
     values: pd.DataFrame
     columns: ColumnMap
     labels: pd.Series
+    renamed_note: str = ""  # input columns named like a result column, kept under a new name
 
     @property
     def n_rows(self) -> int:
@@ -82,7 +83,7 @@ def score_batch(frame: pd.DataFrame, predictor: Predictor, fill: bool = False, d
     """
     report = progress or (lambda fraction, message: None)
     report(0.0, f"scoring {len(frame):,} rows")
-    scored = score_frame(frame, predictor, fill=fill)
+    scored = score_frame(frame, predictor, fill=fill, reserved=(RANK_COLUMN, *DRIVER_COLUMNS))
     table = scored.table.set_axis(np.arange(len(frame)) + 2, axis=0).rename_axis("row")
     values = scored.values.set_axis(table.index, axis=0)
     good = scored.scored
@@ -102,7 +103,7 @@ def score_batch(frame: pd.DataFrame, predictor: Predictor, fill: bool = False, d
     report(1.0, f"scored {int(good.sum()):,} of {len(frame):,} rows")
     return BatchResult(table=table.loc[order], problems=scored.problems, attributions=attributions.loc[
         order[order.isin(attributions.index)]], values=values.loc[order], columns=scored.columns,
-        labels=track_labels(table.loc[order]))
+        labels=track_labels(table.loc[order]), renamed_note=scored.renamed_note())
 
 
 def score_upload(data: bytes, name: str, predictor: Predictor, fill: bool = False,

@@ -134,6 +134,8 @@ def _score(args: argparse.Namespace) -> int:
         raise CliError(str(err)) from None
     total = len(result.table)
     print(f"scored {result.n_scored} of {total} rows → {args.output}", file=sys.stderr)
+    if result.renamed:
+        print(f"note: {result.renamed_note()}", file=sys.stderr)
     if args.fill:
         n_filled = int((result.table[FILLED_COLUMN] != "").sum())
         if n_filled:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,8 @@ from virality.predict import PREDICTION_COLUMNS, Predictor
 PROBLEM_COLUMN = "problem"
 FILLED_COLUMN = "filled"
 MAX_FILLED_COLUMNS = 6  # filling more than half the characteristics would score a guess, not the file
+OUTPUT_COLUMNS = (*PREDICTION_COLUMNS, FILLED_COLUMN, PROBLEM_COLUMN)
+INPUT_SUFFIX = " (input)"
 
 
 @dataclass
@@ -26,13 +28,23 @@ class ScoreResult:
     (and ``filled`` when missing values were filled). ``problems``: one row per bad cell
     (``row``, ``column``, ``value``, ``why``). ``values``: (n, 12) characteristics in
     Spotify units as scored (NaN where bad). ``filled``: (n, 12) bool, True where a
-    missing value took the typical track's value. ``columns``: how the input was mapped."""
+    missing value took the typical track's value. ``columns``: how the input was mapped.
+    ``renamed``: input columns named like a column virality adds (e.g. an earlier ``low``),
+    kept under a new name → that name."""
 
     table: pd.DataFrame
     problems: pd.DataFrame
     values: pd.DataFrame
     filled: pd.DataFrame
     columns: ColumnMap
+    renamed: dict[str, str] = field(default_factory=dict)
+
+    def renamed_note(self) -> str:
+        """One sentence on the kept input columns ("" when none was renamed)."""
+        if not self.renamed:
+            return ""
+        pairs = ", ".join(f"{shown(old)} → {shown(new)}" for old, new in self.renamed.items())
+        return f"input column(s) named like a result column kept under a new name: {pairs}"
 
     @property
     def n_scored(self) -> int:
@@ -44,8 +56,13 @@ class ScoreResult:
         return self.table["predicted_popularity"].notna().to_numpy()
 
 
-def score_frame(frame: pd.DataFrame, predictor: Predictor, fill: bool = False) -> ScoreResult:
+def score_frame(frame: pd.DataFrame, predictor: Predictor, fill: bool = False,
+                reserved: tuple[str, ...] = ()) -> ScoreResult:
     """Score a table of text cells (as ``read_csv_file`` returns it).
+
+    An input column named like one the result adds (``OUTPUT_COLUMNS`` and ``reserved``,
+    e.g. ``low`` or a re-scored file's ``predicted_popularity``) is kept, renamed with
+    ``INPUT_SUFFIX``, never overwritten.
 
     Columns are found by ``virality.columns.map_columns``. Without ``fill`` a missing
     characteristic column raises ``DataError`` and rows with a missing cell are not
@@ -63,6 +80,7 @@ def score_frame(frame: pd.DataFrame, predictor: Predictor, fill: bool = False) -
         require_all(frame, columns)
     if frame.empty:
         raise DataError("the file has a header but no rows")
+    frame, renamed = keep_input_columns(frame, (*OUTPUT_COLUMNS, *reserved))
     values, problems = read_values(frame, columns)
     filled = pd.DataFrame(False, index=frame.index, columns=list(FEATURE_NAMES))
     if fill:
@@ -78,7 +96,23 @@ def score_frame(frame: pd.DataFrame, predictor: Predictor, fill: bool = False) -
     if fill:
         result[FILLED_COLUMN] = _filled_text(filled)
     result[PROBLEM_COLUMN] = _problem_text(problems, frame)
-    return ScoreResult(table=result, problems=problems, values=values, filled=filled, columns=columns)
+    return ScoreResult(table=result, problems=problems, values=values, filled=filled, columns=columns,
+                       renamed=renamed)
+
+
+def keep_input_columns(frame: pd.DataFrame, reserved: tuple[str, ...]) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Rename input columns whose name is in ``reserved`` to ``<name> (input)`` (then
+    ``(input 2)``… if that is taken too). Returns the frame and {old name: new name}."""
+    taken = {str(c) for c in frame.columns}
+    renamed = {}
+    for column in frame.columns:
+        if str(column) in reserved:
+            new, n = f"{column}{INPUT_SUFFIX}", 2
+            while new in taken:
+                new, n = f"{column} (input {n})", n + 1
+            renamed[column] = new
+            taken.add(new)
+    return (frame.rename(columns=renamed) if renamed else frame), renamed
 
 
 def fill_missing(values: pd.DataFrame, problems: pd.DataFrame, typical: dict[str, float],
