@@ -36,9 +36,10 @@ IG_STEPS = 50  # interactive default: |delta| well under 0.5 points
 BATCH_STEPS = 8  # ranking drivers for many rows: same top-2 as 50 steps for ~96 % of rows
 GRADSHAP_SAMPLES = 500
 SHAPLEY_PERMUTATIONS = 25
-CHUNK_ROWS = 8192
-# path points per forward/backward pass of fast_integrated_gradients: the blend's activations stay
-# in cache (IG 8 steps on 100k rows, one thread: about half the time of 40,000 points a pass)
+# path points per forward/backward pass of the path methods (IG, fast IG, GradientShap): the
+# blend's activations stay in cache (IG 8 steps on 100k rows, one thread: about half the time of
+# 40,000 points a pass) and memory stays bounded (GradientShap over 300 tracks in one pass took
+# ~230 MB, which the allocator then kept)
 PATH_POINTS_PER_PASS = 2048
 
 METHODS: dict[str, str] = {"ig": "Integrated Gradients", "deeplift": "DeepLift", "gradshap": "GradientShap",
@@ -104,14 +105,16 @@ def _as_rows(X: np.ndarray) -> np.ndarray:
 
 
 def integrated_gradients(predictor: Predictor, X: np.ndarray, baseline: Mapping[str, float] | None = None,
-                         n_steps: int = IG_STEPS, chunk: int = CHUNK_ROWS) -> tuple[np.ndarray, np.ndarray]:
+                         n_steps: int = IG_STEPS, chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Captum IG attributions ``(n, 12)`` in points and the convergence delta ``(n,)``.
 
     ``X``: (n, 12) characteristics; ``baseline``: a song (default: the typical track).
     The path runs straight in the model's transformed input space (quantile-normal
     scores, key on a circle) from the baseline to the song: this avoids the kinks of the
-    piecewise-linear quantile map and costs one transform per row.
+    piecewise-linear quantile map and costs one transform per row. ``chunk`` rows a pass
+    (default: about ``PATH_POINTS_PER_PASS`` path points, which bounds the memory).
     """
+    chunk = chunk or max(1, PATH_POINTS_PER_PASS // n_steps)
     model = predictor.model
     X = _as_rows(X)
     z0 = _transform(model, _baseline_array(predictor, baseline))
@@ -121,7 +124,7 @@ def integrated_gradients(predictor: Predictor, X: np.ndarray, baseline: Mapping[
         z = _transform(model, X[start:start + chunk])
         attr, delta = ig.attribute(z, baselines=z0.expand_as(z), n_steps=n_steps,
                                    method="gausslegendre", return_convergence_delta=True,
-                                   internal_batch_size=max(len(z), 1) * 8)
+                                   internal_batch_size=max(len(z), 1) * n_steps)
         attributions.append(group_columns(attr.detach().double().numpy(), model.transform.output_groups))
         deltas.append(delta.detach().double().numpy())
     return np.concatenate(attributions), np.concatenate(deltas)
@@ -210,9 +213,13 @@ def _gradient_method(predictor: Predictor, X: np.ndarray, baseline: np.ndarray, 
     if method == "deeplift":
         attr = deeplift_rescale(g, z, z0)
     else:
+        # n_samples path points a row: a few rows a pass keep the blend's activations small (300
+        # rows × 64 samples in one pass once took ~230 MB, which the allocator kept afterwards)
+        rows = max(1, PATH_POINTS_PER_PASS // n_samples)
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            attr = GradientShap(g).attribute(z, baselines=z0, n_samples=n_samples, stdevs=0.0)
+            attr = torch.cat([GradientShap(g).attribute(z[start:start + rows], baselines=z0, n_samples=n_samples,
+                                                        stdevs=0.0) for start in range(0, len(z), rows)])
     return group_columns(attr.detach().double().numpy(), model.transform.output_groups)
 
 
