@@ -13,9 +13,7 @@ def shown_score(at: AppTest) -> float:
 
 @pytest.fixture
 def app() -> AppTest:
-    at = open_app(timeout=60)
-    assert not at.exception
-    return at
+    return open_app(timeout=60)
 
 
 def test_first_render_shows_the_typical_song_score(app, bundled):

@@ -11,9 +11,7 @@ PAGE = "pages/2_Explain.py"
 
 @pytest.fixture
 def page() -> AppTest:
-    at = open_app(PAGE)
-    assert not at.exception
-    return at
+    return open_app(PAGE)
 
 
 def shown(at: AppTest) -> tuple[float, float]:

@@ -10,15 +10,9 @@ from virality.features import FEATURE_NAMES
 PAGE = "pages/5_Model.py"
 
 
-def open_page() -> AppTest:
-    return open_app(PAGE)
-
-
 @pytest.fixture(scope="module")
 def page() -> AppTest:
-    at = open_page()
-    assert not at.exception
-    return at
+    return open_app(PAGE)
 
 
 def test_page_shows_the_benchmark_table_with_every_candidate(page):
@@ -52,8 +46,7 @@ def test_page_draws_a_shape_and_a_sentence_per_characteristic(page):
 
 def test_page_without_benchmark_results_says_how_to_make_them(monkeypatch, tmp_path):
     monkeypatch.setattr(model_report, "RESULTS_FILE", tmp_path / "missing.json")
-    at = open_page()
-    assert not at.exception
+    at = open_app(PAGE)
     assert any("python -m benchmarks.models" in w.value for w in at.warning)
 
 
