@@ -191,10 +191,10 @@ def test_driver_attributions_add_up_to_the_score_difference(method, many_tracks,
 
 
 def test_pass_size_does_not_change_the_drivers(many_tracks, bundled, monkeypatch):
-    import virality.batch as batch
+    import virality.explain as explain
 
     small = batch_attributions(bundled, many_tracks)
-    monkeypatch.setattr(batch, "PATH_POINTS_PER_PASS", 40_000)
+    monkeypatch.setattr(explain, "PATH_POINTS_PER_PASS", 40_000)
     large = batch_attributions(bundled, many_tracks)
     assert np.allclose(small.to_numpy(), large.to_numpy(), atol=1e-4)
     assert (small.index == many_tracks.index).all()

@@ -21,7 +21,7 @@ import pandas as pd
 
 from virality.columns import ColumnMap, normalise_header
 from virality.data import read_csv_file
-from virality.explain import PATH_POINTS_PER_PASS, attribute, fast_integrated_gradients, top_drivers
+from virality.explain import attribute, fast_integrated_gradients, top_drivers
 from virality.features import BY_NAME, FEATURE_NAMES
 from virality.predict import Predictor
 from virality.score import score_frame
@@ -132,16 +132,14 @@ def driver_attributions(predictor: Predictor, X: np.ndarray, method: str = BATCH
                         n_steps: int = BATCH_IG_STEPS) -> tuple[np.ndarray, np.ndarray]:
     """(n, 12) characteristics → attributions (n, 12) in points and completeness delta (n,)
     (Σ attributions − (f(x) − f(typical))), by ``method`` of ``DRIVER_METHODS``, in passes
-    of about ``PATH_POINTS_PER_PASS`` model evaluations."""
+    of about ``virality.explain.PATH_POINTS_PER_PASS`` model evaluations."""
     if len(X) == 0:
         return np.empty((0, len(FEATURE_NAMES))), np.empty(0)
     if method == "ig":
-        return fast_integrated_gradients(predictor, X, n_steps=n_steps, chunk=max(1, PATH_POINTS_PER_PASS // n_steps))
+        return fast_integrated_gradients(predictor, X, n_steps=n_steps)
     if method not in DRIVER_METHODS:
         raise ValueError(f"unknown driver method {method!r}; choose one of {', '.join(DRIVER_METHODS)}")
-    parts = [attribute(predictor, X[start:start + PATH_POINTS_PER_PASS], method=method)
-             for start in range(0, len(X), PATH_POINTS_PER_PASS)]
-    return np.concatenate([a for a, _ in parts]), np.concatenate([d for _, d in parts])
+    return attribute(predictor, X, method=method)
 
 
 def find_column(columns: pd.Index, candidates: tuple[str, ...]) -> str | None:

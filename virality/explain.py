@@ -210,16 +210,19 @@ def _gradient_method(predictor: Predictor, X: np.ndarray, baseline: np.ndarray, 
     model = predictor.model
     g = _PointsFromTransformed(model).eval()
     z, z0 = _transform(model, X), _transform(model, baseline)
-    if method == "deeplift":
-        attr = deeplift_rescale(g, z, z0)
-    else:
-        # n_samples path points a row: a few rows a pass keep the blend's activations small (300
-        # rows × 64 samples in one pass once took ~230 MB, which the allocator kept afterwards)
-        rows = max(1, PATH_POINTS_PER_PASS // n_samples)
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            attr = torch.cat([GradientShap(g).attribute(z[start:start + rows], baselines=z0, n_samples=n_samples,
-                                                        stdevs=0.0) for start in range(0, len(z), rows)])
+    # passes of about PATH_POINTS_PER_PASS points keep the blend's activations small (GradientShap:
+    # n_samples points a row; 300 rows × 64 samples in one pass once took ~230 MB, which the
+    # allocator kept afterwards; DeepLift: one point a row)
+    rows = PATH_POINTS_PER_PASS if method == "deeplift" else max(1, PATH_POINTS_PER_PASS // n_samples)
+
+    def one_pass(part: torch.Tensor) -> torch.Tensor:
+        if method == "deeplift":
+            return deeplift_rescale(g, part, z0)
+        return GradientShap(g).attribute(part, baselines=z0, n_samples=n_samples, stdevs=0.0)
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        attr = torch.cat([one_pass(z[start:start + rows]) for start in range(0, len(z), rows)])
     return group_columns(attr.detach().double().numpy(), model.transform.output_groups)
 
 
