@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from virality.metrics import INTERVAL_FORMS
+
 
 @dataclass
 class TrainConfig:
@@ -33,7 +35,7 @@ class TrainConfig:
     # shapes the interval's ends may take (virality.metrics.INTERVAL_FORMS: polynomial or
     # piecewise-linear in the score); the one whose coverage per decile of score is closest to
     # interval_level in repeated cross-validation over the calibration tracks is used
-    interval_forms: tuple = ("poly1", "poly2", "poly3", "hinge1", "hinge2", "hinge3", "hinge4", "hinge5", "hinge6")
+    interval_forms: tuple = INTERVAL_FORMS
     interval_selection_folds: int = 5  # folds of that cross-validation
     interval_selection_repeats: int = 3  # its repeats with reshuffled folds (averaged: less noise)
     threads: int = 1  # torch CPU threads while training: these nets are tiny, a 2nd thread only adds contention

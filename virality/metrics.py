@@ -79,11 +79,10 @@ def fit_score_interval(score: np.ndarray, y_true: np.ndarray, level: float,
     quantiles = {"lower": (1 - level) / 2, "upper": (1 + level) / 2}
     splits = [np.random.default_rng(seed + r).permutation(len(score)) % max(selection_folds, 2)
               for r in range(max(selection_repeats, 1))]
-    record = {form: _cross_validate_form(make_basis(form, score), score, y_true, quantiles, splits, level)
-              for form in forms}
-    sizes = {form: _size(make_basis(form, score)) for form in forms}
-    chosen = min(forms, key=lambda f: (record[f]["decile_error"], sizes[f]))
-    basis = make_basis(chosen, score)
+    bases = {form: make_basis(form, score) for form in forms}
+    record = {form: _cross_validate_form(basis, score, y_true, quantiles, splits, level) for form, basis in bases.items()}
+    chosen = min(forms, key=lambda f: (record[f]["decile_error"], _size(bases[f])))
+    basis = bases[chosen]
     interval: dict = {"method": "crossfit_quantile_regression", "level": level,
                       "score_range": [float(score.min()), float(score.max())]}
     for side, q in quantiles.items():
