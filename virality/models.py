@@ -45,17 +45,8 @@ class Preprocessing:
     def fit(cls, X: np.ndarray, y: np.ndarray, n_quantiles: int = 101) -> Preprocessing:
         """``X``: (n, 12) raw characteristics; ``y``: (n,) popularity."""
         probs = np.linspace(0.0, 1.0, n_quantiles)
-        knots, levels = [], []
-        for column in CONTINUOUS:
-            values = np.quantile(X[:, column], probs)
-            unique, inverse = np.unique(values, return_inverse=True)
-            # tied quantiles (e.g. many zeros in instrumentalness) share their mean level
-            mean_levels = np.bincount(inverse, weights=probs) / np.bincount(inverse)
-            if len(unique) == 1:
-                unique, mean_levels = np.array([unique[0], unique[0] + 1e-6]), np.array([0.0, 1.0])
-            knots.append(unique.astype(np.float64))
-            levels.append(mean_levels.astype(np.float64))
-        return cls(knots, levels, float(np.mean(y)), float(np.std(y) or 1.0))
+        knots, levels = zip(*(quantile_knots(np.quantile(X[:, column], probs)) for column in CONTINUOUS))
+        return cls(list(knots), list(levels), float(np.mean(y)), float(np.std(y) or 1.0))
 
     def to_dict(self) -> dict:
         """Plain dict of lists/floats: safe to joblib-dump and to compare."""
@@ -66,6 +57,19 @@ class Preprocessing:
     def from_dict(cls, data: dict) -> Preprocessing:
         return cls([np.asarray(k) for k in data["knots"]], [np.asarray(v) for v in data["levels"]],
                    float(data["target_mean"]), float(data["target_std"]), dict(data.get("extra", {})))
+
+
+def quantile_knots(quantiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One characteristic's quantiles at evenly spaced levels 0…1 (k,) → (knots, levels) of a
+    strictly increasing, invertible map: tied quantiles (e.g. the many zeros of
+    instrumentalness) become one knot at their mean level; a constant column gets a second
+    knot 1e-6 above it. Shared by the model's input transform and What-if's quantile units."""
+    probs = np.linspace(0.0, 1.0, len(quantiles))
+    unique, inverse = np.unique(np.asarray(quantiles, np.float64), return_inverse=True)
+    levels = np.bincount(inverse, weights=probs) / np.bincount(inverse)
+    if len(unique) == 1:
+        unique, levels = np.array([unique[0], unique[0] + 1e-6]), np.array([0.0, 1.0])
+    return unique, levels
 
 
 class InputTransform(nn.Module):

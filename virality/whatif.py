@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, N_FEATURES, parse_song
+from virality.models import quantile_knots
 from virality.predict import Predictor
 
 KEY = FEATURE_NAMES.index("key")
@@ -161,15 +162,7 @@ class QuantileScale:
 
     def __init__(self, quantiles: np.ndarray, low: np.ndarray, high: np.ndarray):
         quantiles = np.asarray(quantiles, float)
-        probs = np.linspace(0.0, 1.0, len(quantiles))
-        self.knots, self.levels = [], []
-        for j in CONTINUOUS:
-            unique, inverse = np.unique(quantiles[:, j], return_inverse=True)
-            levels = np.bincount(inverse, weights=probs) / np.bincount(inverse)
-            if len(unique) == 1:
-                unique, levels = np.array([unique[0], unique[0] + 1e-6]), np.array([0.0, 1.0])
-            self.knots.append(unique)
-            self.levels.append(levels)
+        self.knots, self.levels = (list(part) for part in zip(*(quantile_knots(quantiles[:, j]) for j in CONTINUOUS)))
         self.low, self.high = np.asarray(low, float), np.asarray(high, float)
 
     def to_quantile(self, raw: np.ndarray) -> np.ndarray:
