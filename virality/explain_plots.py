@@ -11,6 +11,7 @@ from plotly.subplots import make_subplots
 
 from virality.explain import Explanation
 from virality.features import BY_NAME, FEATURES
+from virality.plots import axis_unit, axis_values
 
 UP, DOWN, BLUE, BAND = "#2da44e", "#cf222e", "#1f6feb", "rgba(31,111,235,0.15)"
 
@@ -60,7 +61,7 @@ def sensitivity_figure(curves: pd.DataFrame, interval_level: float = 0.8) -> go.
     for index, feature in enumerate(FEATURES):
         part = curves[curves["feature"] == feature.name]
         row, col = index // 4 + 1, index % 4 + 1
-        x = part["value"] / 60000 if feature.kind == "duration" else part["value"]
+        x, _ = axis_values(feature.name, part["value"])
         shape = "hv" if feature.is_discrete else "linear"
         fig.add_trace(go.Scatter(x=x, y=part["high"], mode="lines", line=dict(width=0, shape=shape),
                                  showlegend=False, hoverinfo="skip"), row=row, col=col)
@@ -75,8 +76,7 @@ def sensitivity_figure(curves: pd.DataFrame, interval_level: float = 0.8) -> go.
         fig.add_trace(go.Scatter(x=x[current.index], y=current["score"], mode="markers",
                                  marker=dict(color="black", size=9), name="this song", showlegend=index == 0,
                                  hovertemplate="this song: %{y:.1f}<extra></extra>"), row=row, col=col)
-        unit = "minutes" if feature.kind == "duration" else feature.unit
-        fig.update_xaxes(title_text=unit, title_font_size=10, row=row, col=col)
+        fig.update_xaxes(title_text=axis_unit(feature.name), title_font_size=10, row=row, col=col)
     fig.update_yaxes(range=[0, 100])
     fig.update_layout(height=720, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.08))
     return fig
@@ -112,20 +112,14 @@ def interaction_heatmap(matrix: pd.DataFrame, title: str, diverging: bool = True
 
 def pair_figure(grid: pd.DataFrame, first: str, second: str, song: Mapping[str, float]) -> go.Figure:
     """The score over two characteristics (a heatmap) with the current song marked."""
-    scale = {name: (60000.0 if BY_NAME[name].kind == "duration" else 1.0) for name in (first, second)}
-    a = np.unique(grid["first"]) / scale[first]
-    b = np.unique(grid["second"]) / scale[second]
+    a, x_title = axis_values(first, np.unique(grid["first"]))
+    b, y_title = axis_values(second, np.unique(grid["second"]))
     z = grid.pivot(index="second", columns="first", values="score").to_numpy()
     fig = go.Figure(go.Heatmap(x=a, y=b, z=z, colorscale="Viridis", colorbar=dict(title="score"),
                                hovertemplate="%{x:.2f}, %{y:.2f}: %{z:.1f}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=[song[first] / scale[first]], y=[song[second] / scale[second]], mode="markers",
-                             marker=dict(color="white", size=14, symbol="x", line=dict(color="black", width=2)),
+    fig.add_trace(go.Scatter(x=[axis_values(first, song[first])[0]], y=[axis_values(second, song[second])[0]],
+                             mode="markers", marker=dict(color="white", size=14, symbol="x", line=dict(color="black", width=2)),
                              name="this song"))
-
-    def title(name: str) -> str:
-        feature = BY_NAME[name]
-        return f"{feature.label} ({'minutes' if feature.kind == 'duration' else feature.unit})"
-
-    fig.update_layout(height=460, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=title(first),
-                      yaxis_title=title(second), showlegend=False)
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=x_title,
+                      yaxis_title=y_title, showlegend=False)
     return fig

@@ -6,18 +6,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from virality.features import BY_NAME
+from virality.plots import axis_values
 
 BLUE, GREY, RED = "#1f6feb", "#8b949e", "#cf222e"
-MS_PER_MINUTE = 60_000.0
-
-
-def axis_values(name: str, values) -> tuple[object, str]:
-    """Values on a figure's axis and the axis title: length in minutes (as the Explain page
-    draws it), everything else in its own unit."""
-    feature = BY_NAME[name]
-    if feature.kind == "duration":
-        return values / MS_PER_MINUTE, f"{feature.label} (minutes)"
-    return values, f"{feature.label} ({feature.unit})"
 
 
 def heldout_figure(bins: pd.DataFrame, histogram: pd.DataFrame) -> go.Figure:

@@ -5,9 +5,26 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from virality.features import BY_NAME
 from virality.predict import Prediction, Predictor
 
 BLUE, GREY, LIGHT = "#1f6feb", "#8b949e", "#d0d7de"
+MS_PER_MINUTE = 60_000.0
+
+
+def axis_unit(name: str) -> str:
+    """The unit a characteristic is drawn in on a figure's axis: length in minutes (it is
+    stored in ms), every other characteristic in its own unit."""
+    feature = BY_NAME[name]
+    return "minutes" if feature.kind == "duration" else feature.unit
+
+
+def axis_values(name: str, values):
+    """Values (array, Series or scalar, Spotify units) → (values in ``axis_unit``, the axis
+    title "Label (unit)")."""
+    feature = BY_NAME[name]
+    scale = MS_PER_MINUTE if feature.kind == "duration" else 1.0
+    return values / scale, f"{feature.label} ({axis_unit(name)})"
 
 
 def score_figure(prediction: Prediction, predictor: Predictor) -> go.Figure:
