@@ -32,14 +32,10 @@ def load_additive(path: str | Path = ADDITIVE_DIR) -> Predictor:
     return predictor
 
 
-def _grid_values(predictor: Predictor, name: str, levels: np.ndarray) -> np.ndarray:
-    """Values of characteristic ``name`` at percentiles ``levels`` of real tracks (unique)."""
-    return _grid(predictor, name, levels)[0]
-
-
 def _grid(predictor: Predictor, name: str, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(unique values, the lowest percentile of real tracks each stands for). Key and mode:
-    every value, percentile NaN."""
+    """Values of characteristic ``name`` at percentiles ``levels`` of real tracks: (unique
+    values, the lowest percentile of real tracks each stands for). Key and mode: every
+    value, percentile NaN."""
     j = FEATURE_NAMES.index(name)
     if BY_NAME[name].is_discrete:
         low, high = (0, 11) if name == "key" else (0, 1)
@@ -99,7 +95,7 @@ def interaction_surface(predictor: Predictor, pair: tuple[str, str]) -> pd.DataF
     index = pairs(predictor).index(tuple(pair))
     term = len(FEATURE_NAMES) + index
     a, b = (FEATURE_NAMES.index(n) for n in pair)
-    xs, ys = (_grid_values(predictor, n, SURFACE_LEVELS) for n in pair)
+    xs, ys = (_grid(predictor, n, SURFACE_LEVELS)[0] for n in pair)
     gx, gy = np.meshgrid(xs, ys, indexing="ij")
     X = np.tile([predictor.typical_song[n] for n in FEATURE_NAMES], (gx.size, 1))
     X[:, a], X[:, b] = gx.ravel(), gy.ravel()
