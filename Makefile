@@ -30,8 +30,8 @@ lint: $(VENV)/.dev
 test: lint
 	$(PY) -m pytest
 
-# every benchmarks/<name>.py except common.py; each writes benchmarks/results/<name>.{md,json}
-BENCHES := $(filter-out common,$(basename $(notdir $(wildcard benchmarks/[a-z]*.py))))
+# every benchmarks/<name>.py but common.py, whatif_reference.py (a yardstick) and model_card.py; each writes benchmarks/results/<name>.{md,json}
+BENCHES := $(filter-out common whatif_reference model_card,$(basename $(notdir $(wildcard benchmarks/[a-z]*.py))))
 bench: $(VENV)/.bench
 	for b in $(BENCHES); do $(PY) -m benchmarks.$$b --data $(DATA) || exit 1; done
 

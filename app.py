@@ -6,9 +6,9 @@ from ui.audio import audio_marks, audio_panel
 from ui.controls import song_controls
 from ui.layout import page_header
 from ui.state import get_predictor, remember_song, set_song
-from virality.demo import demo_song, demo_tracks
+from virality.data.demo import demo_song, demo_tracks
 from virality.features import default_song
-from virality.plots import score_figure
+from virality.model.plots import score_figure
 
 page_header("Predict", "Will this song take off on TikTok? Set its characteristics and watch the score.")
 predictor = get_predictor()

@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.audio`` (``--data`` is accepted and ignored) writes
 ``benchmarks/results/audio.{md,json}``. Speed: median wall and CPU seconds of
-``virality.audio.analyse`` on a 10-minute stereo 44.1 kHz song as WAV, FLAC and MP3 (and a
+``virality.audio.analysis.analyse`` on a 10-minute stereo 44.1 kHz song as WAV, FLAC and MP3 (and a
 12-minute MP3, of which 10 minutes are analysed), with plain decoding of the WAV measured in the
 same run as the baseline. Accuracy: tempo and key on the synthetic signals of tests/audio_signals.py.
 """
@@ -21,7 +21,7 @@ import numpy as np
 
 from benchmarks.common import parser, write_result
 from tests.audio_signals import chord_progression, click_track, song, wav_bytes
-from virality import audio
+from virality.audio import analysis as audio
 
 REPEAT = 3
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from benchmarks.common import parser
 from benchmarks.common import write_result as _write
-from virality.model_report import load_results
+from virality.model.report import load_results
 
 N_DECILES, LEVEL, TOLERANCE, SIMULATIONS, SEED = 10, 0.80, 0.03, 200_000, 0
 

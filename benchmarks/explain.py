@@ -20,8 +20,8 @@ import pandas as pd
 import torch
 
 from benchmarks.common import median_ms, parser, time_calls, write_result
-from virality.demo import demo_song, demo_tracks
-from virality.explain import (
+from virality.data.demo import demo_song, demo_tracks
+from virality.explain.methods import (
     BATCH_STEPS,
     METHODS,
     TOLERANCE,
@@ -31,9 +31,9 @@ from virality.explain import (
     song_array,
     top_drivers,
 )
-from virality.explain_views import friedman_h, pair_grid, pairwise_interactions, sample_typical_tracks
+from virality.explain.views import friedman_h, pair_grid, pairwise_interactions, sample_typical_tracks
 from virality.features import FEATURE_NAMES
-from virality.predict import load_predictor
+from virality.model.prediction import load_predictor
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -35,11 +35,12 @@ import torch
 
 from benchmarks.common import RESULTS, machine, parser
 from virality.config import TrainConfig
-from virality.data import ID_COLUMN, TARGET, file_sha256, group_kfold, group_split, load_tracks
+from virality.data.tracks import ID_COLUMN, TARGET, file_sha256, group_kfold, group_split, load_tracks
 from virality.features import FEATURE_NAMES
-from virality.metrics import coverage, coverage_by_decile, fit_score_interval, interval_bounds, regression_metrics
-from virality.models import Preprocessing, ViralityModel
-from virality.train import calibrate_interval, fit_model, predict_numpy
+from virality.model.interval import fit_score_interval, interval_bounds
+from virality.model.metrics import coverage, coverage_by_decile, regression_metrics
+from virality.model.networks import Preprocessing, ViralityModel
+from virality.model.training import calibrate_interval, fit_model, predict_numpy
 
 METRICS = ("r2", "rmse", "mae", "spearman")
 INNER_VAL = 0.15  # share of an outer training fold's tracks held out for inner tuning / early stopping

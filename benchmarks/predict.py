@@ -26,7 +26,7 @@ import torch
 
 from benchmarks.common import median_ms, parser, time_calls, write_result
 from virality.features import FEATURE_NAMES, default_song
-from virality.predict import load_predictor
+from virality.model.prediction import load_predictor
 
 ROOT = Path(__file__).resolve().parent.parent
 HELLO = """import streamlit as st

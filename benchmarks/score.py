@@ -85,7 +85,7 @@ def measure_scoring(folder: Path) -> dict:
         "cli": [*python, "-m", "virality", "score", str(source), "-o", str(out)],
         "cli_2_threads": [*python, "-m", "virality", "score", str(source), "-o", str(folder / "s2.csv"),
                           "--threads", "2"],
-        "imports": [*python, "-c", "import virality.cli, virality.score, virality.predict"],
+        "imports": [*python, "-c", "import virality.cli, virality.batch.score, virality.model.prediction"],
         "pandas_process": [*python, "-c", "import sys, pandas as pd; pd.read_csv(sys.argv[1]).to_csv(sys.argv[2], "
                            "index=False)", str(source), str(folder / "pandas2.csv")],
     }
@@ -110,11 +110,11 @@ def measure_scoring(folder: Path) -> dict:
 def measure_stages(folder: Path) -> dict:
     """The CLI's stages in this process on 1 thread (medians of ``REPEAT``), and the forward
     pass at three chunk sizes."""
-    import virality.predict as predict_module
-    from virality.columns import map_columns, read_values
-    from virality.data import read_csv_file
-    from virality.predict import load_predictor
-    from virality.score import score_frame, write_csv
+    import virality.model.prediction as predict_module
+    from virality.batch.score import score_frame, write_csv
+    from virality.data.columns import map_columns, read_values
+    from virality.data.reading import read_csv_file
+    from virality.model.prediction import load_predictor
 
     torch.set_num_threads(1)
     source = folder / "tracks.csv"
@@ -151,7 +151,7 @@ def measure_stages(folder: Path) -> dict:
 
 def agreement(fast: np.ndarray, exact: np.ndarray) -> dict:
     """How often the top-two up and down drivers of ``fast`` match ``exact`` (both (n, 12))."""
-    from virality.explain import top_drivers
+    from virality.explain.methods import top_drivers
     from virality.features import FEATURE_NAMES
 
     a = top_drivers(pd.DataFrame(fast, columns=list(FEATURE_NAMES)))
@@ -174,8 +174,8 @@ CANDIDATES = {  # label → (method, IG steps, path points per pass, note)
 
 def candidate(predictor, X: np.ndarray, spec: tuple) -> np.ndarray:
     """(n, 12) attributions of one candidate, 5,000 rows per call as the page does."""
-    from virality.batch import DRIVER_CHUNK, driver_attributions
-    from virality.explain import fast_integrated_gradients, integrated_gradients
+    from virality.batch.ranking import DRIVER_CHUNK, driver_attributions
+    from virality.explain.methods import fast_integrated_gradients, integrated_gradients
 
     method, steps, points, _ = spec
     parts = []
@@ -193,11 +193,11 @@ def candidate(predictor, X: np.ndarray, spec: tuple) -> np.ndarray:
 def measure_drivers() -> dict:
     """The shipped drivers for all rows (1 thread, as the page), each candidate (and 2 threads)
     on ``FACTOR_ROWS`` rows, and agreement with IG 50 steps on two kinds of rows."""
-    from virality.batch import batch_attributions
-    from virality.explain import IG_STEPS, integrated_gradients, top_drivers
-    from virality.explain_views import sample_typical_tracks
+    from virality.batch.ranking import batch_attributions
+    from virality.explain.methods import IG_STEPS, integrated_gradients, top_drivers
+    from virality.explain.views import sample_typical_tracks
     from virality.features import FEATURE_NAMES
-    from virality.predict import load_predictor
+    from virality.model.prediction import load_predictor
 
     predictor = load_predictor()
     values = invented_tracks(N_ROWS).rename(columns={"duration_ms": "duration"})[list(FEATURE_NAMES)].astype(float)
@@ -243,8 +243,8 @@ def markdown(scoring: dict, stages: dict, drivers: dict) -> str:
         f"| **`python -m virality score tracks.csv -o scored.csv`** (end to end, new process, 1 torch thread) | "
         f"**{med['cli']:.2f} s** | {cpu['cli']:.2f} s |",
         f"| same with `--threads 2` | {med['cli_2_threads']:.2f} s | {cpu['cli_2_threads']:.2f} s |",
-        f"| Python start-up + imports only (`python -c \"import virality.cli, virality.score, "
-        f"virality.predict\"`) | {med['imports']:.2f} s | {cpu['imports']:.2f} s |",
+        f"| Python start-up + imports only (`python -c \"import virality.cli, virality.batch.score, "
+        f"virality.model.prediction\"`) | {med['imports']:.2f} s | {cpu['imports']:.2f} s |",
         f"| pandas `read_csv` + `to_csv` of the same file, in this process (baseline) | {med['pandas']:.2f} s | "
         f"{cpu['pandas']:.2f} s |",
         f"| the same pandas round trip as a new process (start-up + `import pandas` included) | "

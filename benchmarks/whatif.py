@@ -27,11 +27,19 @@ import pandas as pd
 import torch
 
 from benchmarks.common import median_ms, parser, time_calls, write_result
-from virality.data import load_tracks
+from benchmarks.whatif_reference import closest, lower_bound_of_k, set_optima
+from virality.data.tracks import load_tracks
 from virality.features import BY_NAME, FEATURE_NAMES
-from virality.predict import load_predictor
-from virality.whatif import PRODUCER_CHOICES, SCORE_MARGIN, _candidates, _distance, _problem, quantile_scale, search
-from virality.whatif_reference import closest, lower_bound_of_k, set_optima
+from virality.model.prediction import load_predictor
+from virality.whatif.search import (
+    PRODUCER_CHOICES,
+    SCORE_MARGIN,
+    _candidates,
+    _distance,
+    _problem,
+    quantile_scale,
+    search,
+)
 
 N_SONGS, GAIN, K, MAX_CHANGES, SEED, TUNING_SEED = 20, 5.0, 4, 3, 0, 1
 GRID_LEVELS = 21  # reference grid points per characteristic (then refined locally)
@@ -287,7 +295,7 @@ TUNING = {  # settings tried with --tune: one constant of virality.whatif change
 def tune(predictor, songs: pd.DataFrame) -> None:
     """Quality and time of each ``TUNING`` setting on the tuning songs, against the reference
     (in-distribution edits): results/whatif_tuning.{md,json}."""
-    import virality.whatif as engine
+    import virality.whatif.search as engine
 
     refs, rows = [], {}
     for name, changes in TUNING.items():

@@ -4,10 +4,11 @@ import streamlit as st
 
 from ui.layout import page_header
 from ui.state import current_song, get_predictor, scored_songs
-from virality.demo import demo_tracks
-from virality.explain import METHODS, TOLERANCE, Explanation, baseline_choices, explain_song, summary_sentence
-from virality.explain_plots import global_figure, interaction_heatmap, pair_figure, sensitivity_figure, waterfall_figure
-from virality.explain_views import (
+from virality.data.demo import demo_tracks
+from virality.explain.explanation import Explanation, baseline_choices, explain_song, summary_sentence
+from virality.explain.methods import METHODS, TOLERANCE
+from virality.explain.plots import global_figure, interaction_heatmap, pair_figure, sensitivity_figure, waterfall_figure
+from virality.explain.views import (
     friedman_h,
     global_importance,
     interaction_sentence,

@@ -5,8 +5,8 @@ import streamlit as st
 from ui.layout import page_header
 from ui.state import current_song, get_predictor, set_song
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, format_duration
-from virality.whatif import PRODUCER_CHOICES, WhatIfResult, search
-from virality.whatif_plots import before_after_figure, edits_frame
+from virality.whatif.plots import before_after_figure, edits_frame
+from virality.whatif.search import PRODUCER_CHOICES, WhatIfResult, search
 
 page_header("What-if", "Which small changes would raise this song's score? Set a goal and what you are willing to change.")
 predictor = get_predictor()

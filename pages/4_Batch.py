@@ -6,20 +6,11 @@ import streamlit as st
 
 from ui.layout import page_header
 from ui.state import get_predictor
-from virality.batch import (
-    DRIVERS_NOTE,
-    BatchResult,
-    compare_tracks,
-    display_order,
-    filter_table,
-    html_report,
-    model_error_words,
-    score_upload,
-    to_csv_bytes,
-)
-from virality.batch_plots import compare_figure, ranked_figure
-from virality.data import DataError
-from virality.demo import DEMO_CSV
+from virality.batch.export import html_report, model_error_words, to_csv_bytes
+from virality.batch.plots import compare_figure, ranked_figure
+from virality.batch.ranking import DRIVERS_NOTE, BatchResult, compare_tracks, display_order, filter_table, score_upload
+from virality.data.demo import DEMO_CSV
+from virality.data.reading import DataError
 
 STYLE_LIMIT = 2000  # highlight filled cells in tables up to this many rows (styling is slow)
 DISPLAY_ROWS = 10_000  # rows sent to the browser; the downloads always hold every row

@@ -4,8 +4,9 @@ import streamlit as st
 
 from ui.layout import page_header
 from ui.state import get_predictor
-from virality import additive, model_report
-from virality.model_plots import coverage_figure, heldout_figure, shape_figure, surface_figure
+from virality.model import additive
+from virality.model import report as model_report
+from virality.model.plots import coverage_figure, heldout_figure, shape_figure, surface_figure
 
 page_header("Model", "How good is the score, how honest is its interval, and which combinations of "
             "characteristics go with popularity?")

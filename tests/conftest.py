@@ -59,7 +59,7 @@ def synthetic_csv(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory, synthetic_csv) -> tuple[Path, dict]:
     """A model trained once per session on the synthetic tracks (a few seconds)."""
-    from virality.train import train
+    from virality.model.training import train
 
     out = tmp_path_factory.mktemp("bundle")
     metadata = train(synthetic_csv, out, TrainConfig(**TINY_CONFIG), progress=False)
@@ -69,7 +69,7 @@ def tiny_bundle(tmp_path_factory, synthetic_csv) -> tuple[Path, dict]:
 @pytest.fixture(scope="session")
 def bundled():
     """The committed model in artifacts/."""
-    from virality.predict import load_predictor
+    from virality.model.prediction import load_predictor
 
     return load_predictor()
 

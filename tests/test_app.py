@@ -2,9 +2,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import open_app
-from virality.demo import demo_song
+from virality.data.demo import demo_song
 from virality.features import default_song
-from virality.model_report import load_results
+from virality.model.report import load_results
 
 
 def shown_score(at: AppTest) -> float:

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.audio_signals import song, wav_bytes
-from virality.audio import MEASURED, analyse
+from virality.audio.analysis import MEASURED, analyse
 from virality.features import BY_NAME, default_song, format_duration
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

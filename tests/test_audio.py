@@ -13,7 +13,8 @@ import pytest
 import soundfile as sf
 
 from tests.audio_signals import RATE, chord_progression, click_track, sine, song, wav_bytes
-from virality.audio import MEASURED, NOT_MEASURED, AudioError, analyse
+from virality.audio.analysis import MEASURED, NOT_MEASURED, analyse
+from virality.audio.decode import AudioError
 from virality.cli import main
 from virality.features import FEATURE_NAMES, default_song, load_song_arg
 

@@ -11,21 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import synthetic_tracks
-from virality.batch import (
-    DRIVER_COLUMNS,
-    compare_tracks,
-    export_table,
-    filter_table,
-    html_report,
-    neutralise_formulas,
-    score_upload,
-    to_csv_bytes,
-)
-from virality.columns import map_columns
-from virality.data import DataError, read_csv_file
-from virality.demo import DEMO_CSV
+from virality.batch.export import export_table, html_report, neutralise_formulas, to_csv_bytes
+from virality.batch.ranking import DRIVER_COLUMNS, compare_tracks, filter_table, score_upload
+from virality.batch.score import score_frame
+from virality.data.columns import map_columns
+from virality.data.demo import DEMO_CSV
+from virality.data.reading import DataError, read_csv_file
 from virality.features import FEATURE_NAMES, KEY_NAMES
-from virality.score import score_frame
 
 
 def tracks_csv(n: int = 12, seed: int = 3) -> pd.DataFrame:
@@ -300,7 +292,7 @@ def test_formula_headers_are_neutralised_too():
 
 
 def test_display_order_puts_the_verdict_first_and_keeps_every_column(demo_result):
-    from virality.batch import display_order
+    from virality.batch.ranking import display_order
 
     order = display_order(demo_result)
     assert order[:4] == ["rank", "title", "artist", "predicted_popularity"]

@@ -5,7 +5,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import open_app
-from virality.demo import DEMO_CSV
+from virality.data.demo import DEMO_CSV
 from virality.features import FEATURE_NAMES
 
 

@@ -29,7 +29,7 @@ from tests.browser import (
     until,
     wait_idle,
 )
-from virality.demo import DEMO_CSV, demo_tracks
+from virality.data.demo import DEMO_CSV, demo_tracks
 from virality.features import BY_NAME, FEATURES, KEY_NAMES, MODE_NAMES, default_song, parse_duration
 
 pytestmark = pytest.mark.browser

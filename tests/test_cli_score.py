@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from virality.demo import DEMO_CSV
+from virality.data.demo import DEMO_CSV
 from virality.features import FEATURE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent

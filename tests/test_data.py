@@ -5,8 +5,10 @@ import pandas as pd
 import pytest
 
 from tests.conftest import synthetic_tracks
-from virality import data as data_module
-from virality.data import DataError, check_rows, group_kfold, group_split, load_tracks
+from virality.data import tracks as data_module
+from virality.data.reading import DataError
+from virality.data.tracks import group_kfold, group_split, load_tracks
+from virality.data.validation import check_rows
 
 
 def write(tmp_path: Path, frame: pd.DataFrame, name: str = "t.csv") -> Path:

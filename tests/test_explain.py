@@ -10,28 +10,30 @@ import torch
 from captum.attr import DeepLift
 from torch import nn
 
-from virality.demo import demo_song, demo_tracks
-from virality.explain import (
+from virality.data.demo import demo_song, demo_tracks
+from virality.explain.explanation import (
+    baseline_choices,
+    explain_song,
+    explanation_text,
+    resolve_baseline,
+    summary_sentence,
+)
+from virality.explain.methods import (
     BATCH_STEPS,
     METHODS,
     TOLERANCE,
     attribute,
     attribute_frame,
-    baseline_choices,
     deeplift_rescale,
-    explain_song,
-    explanation_text,
     fast_integrated_gradients,
     integrated_gradients,
     method_key,
-    resolve_baseline,
-    summary_sentence,
     top_drivers,
 )
-from virality.explain_views import sample_typical_tracks
+from virality.explain.views import sample_typical_tracks
 from virality.features import FEATURE_NAMES, FEATURES
-from virality.models import InputTransform
-from virality.predict import load_predictor
+from virality.model.networks import InputTransform
+from virality.model.prediction import load_predictor
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,8 +2,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import open_app
-from virality.demo import demo_song
-from virality.explain import METHODS, explain_song, summary_sentence
+from virality.data.demo import demo_song
+from virality.explain.explanation import explain_song, summary_sentence
+from virality.explain.methods import METHODS
 from virality.features import default_song
 
 PAGE = "pages/2_Explain.py"

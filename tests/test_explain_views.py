@@ -3,15 +3,9 @@ import pytest
 from scipy.stats import spearmanr
 
 from tests.test_explain import KnownModel, KnownPredictor, LinearPlusProduct, ScaledCopies, random_songs
-from virality.demo import demo_song, demo_tracks
-from virality.explain_plots import (
-    global_figure,
-    interaction_heatmap,
-    pair_figure,
-    sensitivity_figure,
-    waterfall_figure,
-)
-from virality.explain_views import (
+from virality.data.demo import demo_song, demo_tracks
+from virality.explain.plots import global_figure, interaction_heatmap, pair_figure, sensitivity_figure, waterfall_figure
+from virality.explain.views import (
     CONTINUOUS,
     friedman_h,
     global_importance,
@@ -108,7 +102,7 @@ def test_pair_grid_spans_both_characteristics_and_marks_nothing_invalid(bundled)
 
 
 def test_figures_draw_from_computed_results(bundled):
-    from virality.explain import explain_song
+    from virality.explain.explanation import explain_song
 
     song = demo_song("Demo — Verse Heavy")
     result = explain_song(bundled, song, method="shapley")

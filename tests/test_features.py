@@ -2,7 +2,6 @@ import json
 
 import pytest
 
-from virality.bundle import ARTIFACTS_DIR
 from virality.features import (
     BY_NAME,
     FEATURE_NAMES,
@@ -14,6 +13,7 @@ from virality.features import (
     parse_key,
     parse_song,
 )
+from virality.model.bundle import ARTIFACTS_DIR
 
 EXPECTED = ["danceability", "energy", "key", "loudness", "mode", "speechiness", "acousticness",
             "instrumentalness", "liveness", "valence", "tempo", "duration"]

@@ -25,9 +25,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from virality.data import DataError, read_csv_file
+from virality.batch.score import PROBLEM_COLUMN, score_frame
+from virality.data.reading import DataError, read_csv_file
 from virality.features import BY_NAME, FEATURE_NAMES, check_value, load_song_arg, parse_song
-from virality.score import PROBLEM_COLUMN, score_frame
 
 FUZZ = settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", 60)), deadline=timedelta(seconds=10), derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -81,7 +81,7 @@ def assert_scored_correctly(frame: pd.DataFrame, result, predictor) -> None:
     table = result.table
     assert len(table) == len(frame)
     pd.testing.assert_frame_equal(table[list(frame.columns)], frame)
-    from virality.columns import map_columns
+    from virality.data.columns import map_columns
 
     columns = map_columns(frame)
     column_of = dict(columns.sources)

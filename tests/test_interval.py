@@ -7,19 +7,19 @@ import pytest
 from scipy.stats import norm
 
 from tests.conftest import TINY_CONFIG, synthetic_tracks
-from virality import train as train_module
 from virality.config import TrainConfig
-from virality.data import group_kfold
+from virality.data.tracks import group_kfold
 from virality.features import FEATURE_NAMES
-from virality.metrics import (
+from virality.model import training as train_module
+from virality.model.interval import (
     INTERVAL_FORMS,
     _design,
     _quantile_fit,
-    coverage_by_decile,
     fit_score_interval,
     interval_bounds,
     make_basis,
 )
+from virality.model.metrics import coverage_by_decile
 
 
 def spread(score: np.ndarray) -> np.ndarray:

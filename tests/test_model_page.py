@@ -4,8 +4,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import open_app
-from virality import additive, model_report
 from virality.features import FEATURE_NAMES
+from virality.model import additive
+from virality.model import report as model_report
 
 PAGE = "pages/5_Model.py"
 
@@ -139,7 +140,7 @@ def test_shape_sentences_at_range_edges_for_every_characteristic(name):
 
 
 def test_length_is_drawn_in_minutes():
-    from virality.model_plots import shape_figure, surface_figure
+    from virality.model.plots import shape_figure, surface_figure
 
     predictor = additive.load_additive()
     shapes = additive.shape_functions(predictor)

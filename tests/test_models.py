@@ -10,11 +10,12 @@ import torch
 
 from tests.conftest import synthetic_tracks
 from virality.config import TrainConfig
-from virality.data import group_kfold, group_split
+from virality.data.tracks import group_kfold, group_split
 from virality.features import FEATURE_NAMES
-from virality.metrics import coverage_by_decile, fit_score_interval, interval_bounds, regression_metrics
-from virality.models import ARCHITECTURES, InputTransform, Preprocessing, ViralityModel, rank_pairs
-from virality.train import fit_model, predict_numpy
+from virality.model.interval import fit_score_interval, interval_bounds
+from virality.model.metrics import coverage_by_decile, regression_metrics
+from virality.model.networks import ARCHITECTURES, InputTransform, Preprocessing, ViralityModel, rank_pairs
+from virality.model.training import fit_model, predict_numpy
 
 DANCE, ENERGY, LOUD = (FEATURE_NAMES.index(n) for n in ("danceability", "energy", "loudness"))
 FAST = {"max_epochs": 150, "patience": 20, "lr": 3e-3, "batch_size": 64, "threads": 1, "weight_decay": 1e-4}

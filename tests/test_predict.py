@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from virality.demo import demo_tracks
+from virality.data.demo import demo_tracks
 from virality.features import BY_NAME, FEATURE_NAMES, default_song
 
 FIXTURE = Path(__file__).with_name("fixtures") / "bundled_predictions.json"

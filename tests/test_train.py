@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from tests.conftest import TINY_CONFIG
-from virality.bundle import META_FILE, PREP_FILE, SCHEMA_VERSION, BundleError, load_bundle
 from virality.config import TrainConfig
 from virality.features import FEATURE_NAMES
-from virality.predict import Predictor
-from virality.train import train
+from virality.model.bundle import META_FILE, PREP_FILE, SCHEMA_VERSION, BundleError, load_bundle
+from virality.model.prediction import Predictor
+from virality.model.training import train
 
 
 def test_training_writes_a_complete_bundle(tiny_bundle):

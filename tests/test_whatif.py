@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from virality.features import BY_NAME, FEATURE_NAMES, default_song
-from virality.predict import load_predictor
-from virality.whatif import CONTINUOUS, MIN_EXTRA, PRODUCER_CHOICES, quantile_scale, search
+from virality.model.prediction import load_predictor
+from virality.whatif.search import CONTINUOUS, MIN_EXTRA, PRODUCER_CHOICES, quantile_scale, search
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -217,7 +217,7 @@ class _NoGradients(torch.nn.Module):
 
 
 def test_search_works_without_gradients(tiny, typical_song):
-    from virality.predict import Predictor
+    from virality.model.prediction import Predictor
 
     blind = Predictor(_NoGradients(tiny.model), tiny.metadata)
     result = search(blind, typical_song, gain=1, k=3)

@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.apptest import open_app
 from virality.features import FEATURES, default_song
-from virality.whatif import PRODUCER_CHOICES, search
+from virality.whatif.search import PRODUCER_CHOICES, search
 
 PAGE = "pages/3_What_if.py"
 

@@ -8,7 +8,8 @@ import hashlib
 import streamlit as st
 
 from ui.state import current_song, set_song
-from virality.audio import ANALYSE_SECONDS, NOT_MEASURED, AudioAnalysis, AudioError, analyse, describe_measurement
+from virality.audio.analysis import NOT_MEASURED, AudioAnalysis, analyse, describe_measurement
+from virality.audio.decode import ANALYSE_SECONDS, AudioError
 from virality.features import BY_NAME
 
 UPLOAD_KEY = "audio_upload"

@@ -7,8 +7,8 @@ from pathlib import Path
 import streamlit as st
 
 from ui.state import get_predictor
-from virality.model_report import NoResults, load_results
-from virality.predict import model_summary
+from virality.model.prediction import model_summary
+from virality.model.report import NoResults, load_results
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [("app.py", "Predict", "🎚️"), ("pages/2_Explain.py", "Explain", "🔍"),

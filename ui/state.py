@@ -6,7 +6,7 @@ import streamlit as st
 import torch
 
 from virality.features import FEATURE_NAMES, default_song
-from virality.predict import Predictor, load_predictor
+from virality.model.prediction import Predictor, load_predictor
 
 SONG_KEY = "song"
 WIDGET_PREFIX = "w_"

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from virality.bundle import ARTIFACTS_DIR
+from virality.config import ARTIFACTS_DIR
 
 
 class CliError(Exception):
@@ -67,9 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"train": _train, "score": _score, "download": _download,
-               "explain": _delegate("virality.explain"), "whatif": _delegate("virality.whatif"),
-               "features": _delegate("virality.audio")}[args.command]
+    handler = {"train": _train, "score": _score, "download": _download, "explain": _explain,
+               "whatif": _whatif, "features": _features}[args.command]
     try:
         return handler(args)
     except CliError as err:
@@ -80,18 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _delegate(module: str):
-    """Sub-commands implemented beside their engine: ``module.run_cli(args) -> int``."""
-    def run(args: argparse.Namespace) -> int:
-        import importlib
-
-        return importlib.import_module(module).run_cli(args)
-    return run
-
-
 def _train(args: argparse.Namespace) -> int:
     from virality.config import TrainConfig, preset
-    from virality.train import train
+    from virality.model.training import train
 
     config = preset(args.arch, seed=args.seed) if args.arch else TrainConfig(seed=args.seed)
     metadata = train(args.data, args.out, config, progress=not args.quiet)
@@ -111,7 +101,7 @@ def load_predictor_for_cli(args: argparse.Namespace):
     """The predictor on one thread: single-song commands are latency-bound, not throughput-bound."""
     import torch
 
-    from virality.predict import load_predictor
+    from virality.model.prediction import load_predictor
 
     torch.set_num_threads(1)
     return load_predictor(Path(args.artifacts))
@@ -120,9 +110,9 @@ def load_predictor_for_cli(args: argparse.Namespace):
 def _score(args: argparse.Namespace) -> int:
     import torch
 
-    from virality.data import DataError
-    from virality.predict import load_predictor
-    from virality.score import FILLED_COLUMN, problem_summary, score_file
+    from virality.batch.score import FILLED_COLUMN, problem_summary, score_file
+    from virality.data.reading import DataError
+    from virality.model.prediction import load_predictor
 
     if args.threads < 1:
         raise CliError(f"--threads must be 1 or more, not {args.threads}")
@@ -150,7 +140,8 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from virality.data import DataError, download
+    from virality.data.reading import DataError
+    from virality.data.tracks import download
 
     try:
         path, data = download(args.dest)
@@ -160,15 +151,82 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
-def song_from_arg(text: str) -> dict[str, float]:
-    """Parse ``--song`` (inline JSON or a file); name any characteristic filled with its
-    typical value on stderr, as the command-line contract says."""
+def _song(text: str) -> dict[str, float]:
+    """Parse ``--song`` (inline JSON or a file, ``features --json`` output included); the
+    characteristics it leaves out take their typical value and are named on stderr."""
     from virality.features import load_song_arg
 
     song, filled = load_song_arg(text)
     if filled:
-        print(f"note: not given, using typical values: {', '.join(filled)}", file=sys.stderr)
+        print(f"note: not given, using the typical value: {', '.join(filled)}", file=sys.stderr)
     return song
+
+
+def _explain(args: argparse.Namespace) -> int:
+    """``explain --song SONG [--method ig] [--baseline typical] [--json]``."""
+    from virality.explain.explanation import explain_song, explanation_text, resolve_baseline
+    from virality.explain.methods import method_key
+
+    method = method_key(args.method)
+    song = _song(args.song)
+    predictor = load_predictor_for_cli(args)
+    label, baseline = resolve_baseline(predictor, args.baseline)
+    explanation = explain_song(predictor, song, baseline, method=method, baseline_label=label)
+    if args.json:
+        print_json(explanation.to_json())
+    else:
+        print(explanation_text(explanation))
+    return 0
+
+
+def _whatif(args: argparse.Namespace) -> int:
+    """``whatif``: print suggestions (or JSON); exit 0 when the target is reached, 1 when only
+    a best effort was found."""
+    from virality.whatif.search import search
+
+    song = _song(args.song)
+    vary = [v.strip() for v in args.vary.split(",") if v.strip()] if args.vary else None
+    predictor = load_predictor_for_cli(args)
+    result = search(predictor, song, target=args.target, gain=args.gain, vary=vary,
+                    max_changes=args.max_changes, k=args.k)
+    if args.json:
+        print_json(result.to_json())
+        return 0 if result.reached else 1
+    print(f"current score {result.original_score:.1f} "
+          f"(interval {result.original_low:.0f}–{result.original_high:.0f}); target {result.target:.1f}")
+    if result.message:
+        print(result.message)
+    for i, s in enumerate(result.suggestions, 1):
+        flags = ("" if s.reached else "  [short of target]") + ("  [unusual for real tracks]" if s.out_of_distribution else "")
+        print(f"{i}. {s.score:.1f} ({s.score - result.original_score:+.1f}; interval {s.low:.0f}–{s.high:.0f}): "
+              f"{', '.join(s.edits())}{flags}")
+    return 0 if result.reached else 1
+
+
+def _features(args: argparse.Namespace) -> int:
+    """``features AUDIO [--json]``: print the characteristics measured from an audio file."""
+    from virality.audio.analysis import MEASURED, NOT_MEASURED, analyse, describe_measurement
+    from virality.audio.decode import AudioError, quiet_native_stderr
+    from virality.features import BY_NAME, format_duration
+
+    try:
+        with quiet_native_stderr():
+            analysis = analyse(args.audio)
+    except AudioError as err:
+        raise CliError(f"{args.audio}: {err}") from None
+    for note in analysis.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.json:
+        print_json(analysis.to_json())
+        print(f"not measured (Spotify's own model outputs; typical values are used unless you set them): "
+              f"{', '.join(NOT_MEASURED)}", file=sys.stderr)
+        return 0
+    print(f"{args.audio}: {format_duration(analysis.analysed_seconds * 1000)} analysed of "
+          f"{format_duration(analysis.file_seconds * 1000)}")
+    for name in MEASURED:
+        print(f"  {BY_NAME[name].label.lower():9s} {describe_measurement(name, analysis.values[name])}")
+    print(f"not measured (Spotify's own model outputs; set them yourself): {', '.join(NOT_MEASURED)}")
+    return 0
 
 
 def print_json(payload: dict) -> None:

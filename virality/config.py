@@ -1,10 +1,38 @@
-"""All training hyperparameters in one place. The resolved config is saved in metadata.json."""
+"""All training hyperparameters in one place, and where the project's files live.
+
+The resolved config is saved in metadata.json. Nothing here imports torch: ``python -m virality
+--help`` reads ``ARTIFACTS_DIR`` from this module.
+"""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from virality.metrics import INTERVAL_FORMS
+from virality.model.interval import INTERVAL_FORMS
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS_DIR = ROOT / "artifacts"  # the shipped model bundle
+ADDITIVE_DIR = ARTIFACTS_DIR / "additive"  # the additive network drawn on the Model page
+DEMO_CSV = ROOT / "examples" / "demo_tracks.csv"  # invented demo tracks
+RESULTS_DIR = ROOT / "benchmarks" / "results"  # committed benchmark results the app quotes
+
+
+# Per-architecture recipes (what `python -m virality train --arch NAME` uses): each network's
+# first configuration in benchmarks/models.py NEURAL_GRIDS; anything not named takes TrainConfig's
+# default. The shipped "blend" trains the MLP ensemble and TabM as one 16-member ensemble.
+_MLP = {"hidden": (32, 32), "n_members": 8, "dropout": 0.2}
+_TABM = {"d_embed": 8, "hidden": (64, 64), "n_members": 8, "dropout": 0.3}
+PRESETS: dict[str, dict] = {
+    "mlp_ensemble": {"arch_kwargs": _MLP},
+    "additive": {"arch_kwargs": {"hidden": (16, 16), "pair_hidden": (16, 16), "n_members": 4, "dropout": 0.1},
+                 "lr": 1e-3, "weight_decay": 0.05, "n_pairs": 4},
+    "tabm": {"arch_kwargs": _TABM, "lr": 3e-4},
+    "blend": {"arch_kwargs": {"parts": [{"arch": "mlp_ensemble", "arch_kwargs": _MLP},
+                                        {"arch": "tabm", "arch_kwargs": _TABM}]}, "lr": 3e-4},
+}
+SHIPPED_ARCH = "blend"
 
 
 @dataclass
@@ -12,12 +40,10 @@ class TrainConfig:
     seed: int = 0  # seeds the split, the weight init and the batch order
     val_fraction: float = 0.15  # tracks that stop the shipped model's training early
     test_fraction: float = 0.15  # tracks never seen in training: the reported metrics
-    # key of virality.models.ARCHITECTURES. Shipped: the MLP ensemble and TabM trained together
-    # as one 16-member ensemble, the best network on grouped-CV RMSE (benchmarks/results/models.md)
-    arch: str = "blend"
-    arch_kwargs: dict = field(default_factory=lambda: {"parts": [
-        {"arch": "mlp_ensemble", "arch_kwargs": {"hidden": (32, 32), "n_members": 8, "dropout": 0.2}},
-        {"arch": "tabm", "arch_kwargs": {"d_embed": 8, "hidden": (64, 64), "n_members": 8, "dropout": 0.3}}]})
+    # key of virality.model.networks.ARCHITECTURES: the shipped blend, the best network on
+    # grouped-CV RMSE (benchmarks/results/models.md), with its preset's layers
+    arch: str = SHIPPED_ARCH
+    arch_kwargs: dict = field(default_factory=lambda: copy.deepcopy(PRESETS[SHIPPED_ARCH]["arch_kwargs"]))
     n_pairs: int = 4  # additive network only: interaction pairs kept by the FAST-style screen
     n_quantiles: int = 101  # knots of the quantile-to-normal input transform
     lr: float = 3e-4  # AdamW learning rate
@@ -54,22 +80,8 @@ class TrainConfig:
         return cls(**known)
 
 
-# Per-architecture recipes (what `python -m virality train --arch NAME` uses). They are the
-# first configuration of each network's search in benchmarks/models.py NEURAL_GRIDS.
-PRESETS: dict[str, dict] = {
-    "mlp_ensemble": {"arch_kwargs": {"hidden": (32, 32), "n_members": 8, "dropout": 0.2}},
-    "additive": {"arch_kwargs": {"hidden": (16, 16), "pair_hidden": (16, 16), "n_members": 4, "dropout": 0.1},
-                 "lr": 1e-3, "weight_decay": 0.05, "n_pairs": 4},
-    "tabm": {"arch_kwargs": {"d_embed": 8, "hidden": (64, 64), "n_members": 8, "dropout": 0.3}, "lr": 3e-4},
-    "blend": {"arch_kwargs": {"parts": [
-        {"arch": "mlp_ensemble", "arch_kwargs": {"hidden": (32, 32), "n_members": 8, "dropout": 0.2}},
-        {"arch": "tabm", "arch_kwargs": {"d_embed": 8, "hidden": (64, 64), "n_members": 8, "dropout": 0.3}}]},
-        "lr": 3e-4},
-}
-
-
 def preset(arch: str, **overrides) -> TrainConfig:
     """``TrainConfig`` for architecture ``arch`` with its preset, then ``overrides``."""
     if arch not in PRESETS:
         raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(PRESETS)}")
-    return TrainConfig(**{"arch": arch, **PRESETS[arch], **overrides})
+    return TrainConfig(**{"arch": arch, **copy.deepcopy(PRESETS[arch]), **overrides})

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from virality.bundle import ARTIFACTS_DIR, load_bundle
 from virality.features import BY_NAME, FEATURE_NAMES, parse_song
-from virality.metrics import interval_bounds
-from virality.models import ViralityModel
+from virality.model.bundle import ARTIFACTS_DIR, load_bundle
+from virality.model.interval import interval_bounds
+from virality.model.networks import ViralityModel
 
 # rows per forward pass: TabM's (8 members, rows, 104) activations then stay in cache
 # (100k rows on one thread: 0.39 s at 2048 vs 0.73 s at 8192; results are bit-identical)

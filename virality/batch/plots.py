@@ -1,6 +1,6 @@
 """Plotly figures for Batch: the ranked scores with intervals, and two tracks compared.
 
-Each function only draws results computed by ``virality.batch``.
+Each function only draws results computed by ``virality.batch.ranking``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from virality.predict import Predictor
+from virality.model.prediction import Predictor
 
 BLUE, ORANGE, GREY, LIGHT = "#1f6feb", "#d1670f", "#8b949e", "#d0d7de"
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-RESULTS_FILE = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "models.json"
+from virality.config import RESULTS_DIR
+
+RESULTS_FILE = RESULTS_DIR / "models.json"
 METRIC_LABELS = {"r2": "R²", "rmse": "RMSE", "mae": "MAE", "spearman": "Spearman"}
 
 
@@ -128,7 +130,8 @@ def duplicate_summary(path: str | Path) -> dict:
     most rows of one track, tracks whose popularity differs between their rows."""
     import pandas as pd
 
-    from virality.data import ID_COLUMN, TARGET, read_csv_file
+    from virality.data.reading import read_csv_file
+    from virality.data.tracks import ID_COLUMN, TARGET
 
     frame = read_csv_file(path)
     groups = pd.to_numeric(frame[TARGET], errors="coerce").groupby(frame[ID_COLUMN])
@@ -145,16 +148,3 @@ def paired_difference(results: dict, a: str, b: str) -> dict:
     return {"mean": float(diff.mean()), "se": float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0,
             "a_better": int(np.sum(diff < 0)), "n": len(diff)}
 
-
-if __name__ == "__main__":  # python -m virality.model_report [--data PATH]: the model card's extra figures
-    import argparse
-
-    parser = argparse.ArgumentParser(description="figures quoted in MODEL_CARD.md beyond the benchmark table")
-    parser.add_argument("--data", help="tracks CSV: also count its duplicated tracks")
-    args = parser.parse_args()
-    results = load_results()
-    best = results["meta"]["best_network"]
-    report = {f"additive - {best}": paired_difference(results, "additive", best)}
-    if args.data:
-        report["duplicates"] = duplicate_summary(args.data)
-    print(json.dumps(report, indent=1))

@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from virality.features import FEATURES
-from virality.whatif import WhatIfResult
+from virality.whatif.search import WhatIfResult
 
 BLUE, GREEN, GREY, ORANGE = "#1f6feb", "#2da44e", "#8b949e", "#d29922"
 

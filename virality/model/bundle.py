@@ -17,11 +17,11 @@ from pathlib import Path
 import joblib
 import torch
 
+from virality.config import ARTIFACTS_DIR
 from virality.features import FEATURE_NAMES
-from virality.models import Preprocessing, ViralityModel
+from virality.model.networks import Preprocessing, ViralityModel
 
 SCHEMA_VERSION = 1
-ARTIFACTS_DIR = Path(__file__).resolve().parent.parent / "artifacts"
 MODEL_FILE, PREP_FILE, META_FILE = "model.pt", "preprocess.joblib", "metadata.json"
 
 

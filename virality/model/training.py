@@ -13,12 +13,13 @@ import torch
 from tqdm.auto import tqdm
 
 from virality import __version__
-from virality.bundle import SCHEMA_VERSION, save_bundle
 from virality.config import TrainConfig
-from virality.data import ID_COLUMN, TARGET, file_sha256, group_kfold, group_split, load_tracks
+from virality.data.tracks import ID_COLUMN, TARGET, file_sha256, group_kfold, group_split, load_tracks
 from virality.features import FEATURE_NAMES, FEATURES
-from virality.metrics import coverage, coverage_by_decile, fit_score_interval, interval_bounds, regression_metrics
-from virality.models import Preprocessing, ViralityModel, rank_pairs
+from virality.model.bundle import SCHEMA_VERSION, save_bundle
+from virality.model.interval import fit_score_interval, interval_bounds
+from virality.model.metrics import coverage, coverage_by_decile, regression_metrics
+from virality.model.networks import Preprocessing, ViralityModel, rank_pairs
 
 PERCENTILE_LEVELS = np.linspace(0, 100, 101)
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from virality.data import DataError, check_rows, shown
+from virality.data.reading import DataError, shown
+from virality.data.validation import check_rows
 from virality.features import BY_NAME, FEATURE_NAMES
 
 # normalised header → characteristic; the first listed synonym present wins

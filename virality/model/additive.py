@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from virality.bundle import ARTIFACTS_DIR
 from virality.features import BY_NAME, FEATURE_NAMES
-from virality.predict import Predictor, load_predictor
+from virality.model.bundle import ARTIFACTS_DIR
+from virality.model.prediction import Predictor, load_predictor
 
 ADDITIVE_DIR = ARTIFACTS_DIR / "additive"
 GRID_LEVELS = np.arange(2, 99)  # percentiles of real tracks the shapes are drawn over

@@ -1,6 +1,6 @@
 """Sensitivity curves, the global view and pairwise interactions for the Explain page.
 
-Every function returns a DataFrame (figures are drawn by ``virality.explain_plots``).
+Every function returns a DataFrame (figures are drawn by ``virality.explain.plots``).
 
 * ``sensitivity_curves``: the score as one characteristic sweeps its valid range, the
   others fixed at the song's values, with the predictor's interval.
@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from virality.explain import attribute, song_array
+from virality.explain.methods import attribute, song_array
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, Feature
-from virality.predict import Predictor
+from virality.model.prediction import Predictor
 
 N_FEATURES = len(FEATURE_NAMES)
 CONTINUOUS = [i for i, f in enumerate(FEATURES) if not f.is_discrete]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from virality.whatif import CONTINUOUS, QuantileScale, snap_columns
+from virality.whatif.search import CONTINUOUS, QuantileScale, snap_columns
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]  # (n, 12) songs → (n,) points
 KeepFn = Callable[[np.ndarray], np.ndarray]  # (n, 12) songs → (n,) bool: edits that count

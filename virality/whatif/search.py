@@ -34,16 +34,14 @@ Steps (all batched: four forward passes of the model, no gradients, one torch th
 
 The constants were chosen on 20 *tuning* songs, drawn apart from the 20 songs the benchmark
 reports on (``python -m benchmarks.whatif --tune`` → benchmarks/results/whatif_tuning.md).
-``virality.whatif_reference`` finds the closest valid edit per set by brute force, as a yardstick.
+``benchmarks.whatif_reference`` finds the closest valid edit per set by brute force, as a yardstick.
 
 Untouched characteristics are copied from the original song, bit for bit.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -51,21 +49,19 @@ import numpy as np
 import pandas as pd
 
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, N_FEATURES, parse_song
-from virality.models import quantile_knots
-from virality.predict import Predictor
+from virality.model.networks import quantile_knots
+from virality.model.prediction import Predictor
 
 KEY = FEATURE_NAMES.index("key")
 MODE = FEATURE_NAMES.index("mode")
 CONTINUOUS = tuple(i for i, f in enumerate(FEATURES) if not f.is_discrete)
 _SLIDER_LOW, _SLIDER_HIGH, _SLIDER_STEP = (np.array([getattr(f, a) for f in FEATURES], float)
                                            for a in ("low", "high", "step"))
-
 # What a producer can change in the mix, master, arrangement or edit without writing a new song:
 # groove/beat emphasis, intensity, master loudness, instrumentation (acoustic vs produced),
 # tempo and length. Key, mode and valence are songwriting; speechiness and instrumentalness
 # change what the vocal is; liveness is how it was recorded.
 PRODUCER_CHOICES = ("danceability", "energy", "loudness", "acousticness", "tempo", "duration")
-
 # Constants chosen on the benchmark's *tuning* songs (benchmarks/whatif.py, ``tuning_songs``:
 # 20 real tracks drawn apart from the 20 it reports on), never on the reported ones.
 SCAN_POINTS = 8  # scanned values per side of each continuous characteristic
@@ -247,11 +243,6 @@ def _problem(predictor: Predictor, x0: np.ndarray, target: float, vary: Sequence
                     np.minimum(u_low, u0), np.maximum(u_high, u0))
 
 
-def _box_u(scale: QuantileScale, problem: _Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(10,) each: the original, and the box's low and high ends, in quantile units."""
-    return problem.u0, problem.u_low, problem.u_high
-
-
 @dataclass
 class _Options:
     """Single changes the surrogate combines, one row each: which characteristic (model
@@ -270,8 +261,7 @@ def _scan(predictor: Predictor, problem: _Problem) -> tuple[np.ndarray, np.ndarr
     continuous characteristic (evenly spaced in quantile units up to the box's end, on the
     slider steps) and every allowed key and mode. Returns the (n, 12) songs, their (n,)
     scores and the original's score, all from one forward pass."""
-    scale = quantile_scale(predictor)
-    u0, u_low, u_high = _box_u(scale, problem)
+    u0, u_low, u_high = problem.u0, problem.u_low, problem.u_high
     free = np.array([c for c, j in enumerate(CONTINUOUS) if problem.allowed[j]], int)
     fractions = np.arange(1, SCAN_POINTS + 1) / SCAN_POINTS
     cols = np.repeat(np.tile(free, 2), SCAN_POINTS)  # (2·f·P,)
@@ -389,8 +379,7 @@ def _apply(predictor: Predictor, problem: _Problem, options: _Options, combos: l
            t: np.ndarray) -> np.ndarray:
     """(len(combos) · T, 12) songs: each combination's continuous moves scaled by each of the
     (len(combos), T) factors ``t`` (inside the box, on the slider steps), its key/mode values set."""
-    scale = quantile_scale(predictor)
-    u0, u_low, u_high = _box_u(scale, problem)
+    u0, u_low, u_high = problem.u0, problem.u_low, problem.u_high
     n, levels = t.shape
     delta = np.zeros((n, len(CONTINUOUS)))
     discrete = np.tile(problem.x0[[KEY, MODE]], (n, 1))
@@ -705,34 +694,3 @@ def _check_request(target, gain, vary, bounds, max_changes, k) -> None:
         raise ValueError("max changes must be at least 1")
     if k < 1:
         raise ValueError("k (number of suggestions) must be at least 1")
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    """``python -m virality whatif``: print suggestions (or JSON); exit 0 when the target is
-    reached, 1 when only a best effort was found."""
-    from virality.cli import load_predictor_for_cli, print_json
-    from virality.features import load_song_arg
-
-    song, filled = load_song_arg(args.song)
-    if filled:
-        print(f"note: {', '.join(filled)} missing, using the typical value", file=sys.stderr)
-    vary = [v.strip() for v in args.vary.split(",") if v.strip()] if args.vary else None
-    predictor = load_predictor_for_cli(args)
-    result = search(predictor, song, target=args.target, gain=args.gain, vary=vary,
-                    max_changes=args.max_changes, k=args.k)
-    if args.json:
-        print_json(result.to_json())
-    else:
-        _print_text(result)
-    return 0 if result.reached else 1
-
-
-def _print_text(result: WhatIfResult) -> None:
-    print(f"current score {result.original_score:.1f} "
-          f"(interval {result.original_low:.0f}–{result.original_high:.0f}); target {result.target:.1f}")
-    if result.message:
-        print(result.message)
-    for i, s in enumerate(result.suggestions, 1):
-        flags = ("" if s.reached else "  [short of target]") + ("  [unusual for real tracks]" if s.out_of_distribution else "")
-        print(f"{i}. {s.score:.1f} ({s.score - result.original_score:+.1f}; interval {s.low:.0f}–{s.high:.0f}): "
-              f"{', '.join(s.edits())}{flags}")

@@ -1,14 +1,16 @@
-"""Figures for the Model page. Each takes a DataFrame computed elsewhere and only draws."""
+"""Figures of the model: the Predict page's score bar and the Model page's charts.
+
+Each takes results computed elsewhere (a ``Prediction``, DataFrames) and only draws."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from virality.features import BY_NAME
-from virality.plots import axis_values
-
-BLUE, GREY, RED = "#1f6feb", "#8b949e", "#cf222e"
+from virality.model.prediction import Prediction, Predictor
+from virality.plotting import BLUE, GREY, LIGHT, RED, axis_values
 
 
 def heldout_figure(bins: pd.DataFrame, histogram: pd.DataFrame) -> go.Figure:
@@ -84,4 +86,25 @@ def surface_figure(surface: pd.DataFrame, pair: tuple[str, str]) -> go.Figure:
                                hovertemplate="%{text}<br>%{z:+.1f} points<extra></extra>"))
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), title=dict(text=f"{a.label} × {b.label}", x=0),
                       xaxis=dict(title=x_title), yaxis=dict(title=y_title))
+    return fig
+
+
+def score_figure(prediction: Prediction, predictor: Predictor) -> go.Figure:
+    """A 0–100 bar: where real TikTok tracks score (middle 50 % / 80 %), this song's
+    interval as a band and its score as a marker."""
+    quantiles = np.asarray(predictor.metadata["scores"]["predicted_quantiles"])
+    fig = go.Figure()
+    bands = [(10, 90, LIGHT, "80 % of real TikTok tracks"), (25, 75, GREY, "middle 50 % of real TikTok tracks")]
+    for low, high, color, name in bands:
+        fig.add_trace(go.Bar(x=[quantiles[high] - quantiles[low]], base=[quantiles[low]], y=["real tracks"],
+                             orientation="h", marker_color=color, name=name, hoverinfo="name"))
+    fig.add_trace(go.Bar(x=[prediction.high - prediction.low], base=[prediction.low], y=["this song"],
+                         orientation="h", marker_color=BLUE, opacity=0.35,
+                         name=f"{predictor.interval_level:.0%} interval {prediction.low:.0f}–{prediction.high:.0f}"))
+    fig.add_trace(go.Scatter(x=[prediction.score], y=["this song"], mode="markers+text",
+                             marker=dict(color=BLUE, size=16, symbol="diamond"),
+                             text=[f"{prediction.score:.1f}"], textposition="top center", name="score"))
+    fig.update_layout(barmode="overlay", height=300, margin=dict(l=10, r=10, t=10, b=10),
+                      xaxis=dict(range=[0, 100], title="popularity (0–100)"),
+                      legend=dict(orientation="h", yanchor="top", y=-0.3, x=0), showlegend=True)
     return fig

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
-from virality.data import check_rows
+from virality.config import DEMO_CSV
+from virality.data.validation import check_rows
 from virality.features import FEATURE_NAMES
-
-DEMO_CSV = Path(__file__).resolve().parent.parent / "examples" / "demo_tracks.csv"
 
 
 def demo_tracks() -> pd.DataFrame:

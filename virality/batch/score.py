@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from virality.columns import ColumnMap, map_columns, read_values, require_all
-from virality.data import FIRST_DATA_ROW, DataError, read_csv_file, shown
+from virality.data.columns import ColumnMap, map_columns, read_values, require_all
+from virality.data.reading import DataError, read_csv_file, shown
+from virality.data.validation import FIRST_DATA_ROW
 from virality.features import FEATURE_NAMES
-from virality.predict import PREDICTION_COLUMNS, Predictor
+from virality.model.prediction import PREDICTION_COLUMNS, Predictor
 
 PROBLEM_COLUMN = "problem"
 FILLED_COLUMN = "filled"

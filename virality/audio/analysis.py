@@ -19,12 +19,7 @@ whole file's). Problems raise ``AudioError`` with a one-line message for the use
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
-import os
-import sys
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +27,9 @@ from typing import BinaryIO
 
 import numpy as np
 
+from virality.audio.decode import ANALYSE_SECONDS, AudioError, Decoded, decode
 from virality.features import BY_NAME, FEATURE_NAMES, KEY_NAMES, MODE_NAMES
 
-ANALYSE_SECONDS = 600.0
-"""Only this much audio from the start of the file is analysed (10 minutes)."""
 MIN_SECONDS = 10.0
 """Shortest clip accepted: the model's shortest valid length, and enough beats and chords."""
 SILENCE_LUFS = -60.0
@@ -51,14 +45,9 @@ TEMPO_RANGE = (30.0, 250.0)
 """BPM searched; 250 is the model's highest valid tempo."""
 MEASURED = ("tempo", "key", "mode", "loudness", "duration")
 NOT_MEASURED = tuple(n for n in FEATURE_NAMES if n not in MEASURED)
-
 # Krumhansl & Kessler (1982) probe-tone ratings, tonic first.
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-
-
-class AudioError(ValueError):
-    """The file cannot be analysed; the message is one plain sentence for the user."""
 
 
 @dataclass(frozen=True)
@@ -105,112 +94,6 @@ class AudioAnalysis:
         12 characteristic names as keys, so ``--song`` reads it back."""
         return {name: self.values[name].to_json() for name in MEASURED if name in self.values}
 
-
-@dataclass(frozen=True)
-class Decoded:
-    """Samples ``(n, channels)`` float32 in [-1, 1] of the analysed part, and the whole file's length."""
-
-    samples: np.ndarray
-    sample_rate: int
-    file_seconds: float
-    declared_seconds: float = 0.0
-    """The length the file's header declares (0 if none): more than was decoded means damage."""
-
-    @property
-    def damaged(self) -> bool:
-        return self.declared_seconds > 1.1 * self.file_seconds + 0.5
-
-
-# ---------------------------------------------------------------- decoding
-
-def decode(source: str | Path | bytes | BinaryIO, max_seconds: float = ANALYSE_SECONDS) -> Decoded:
-    """Decode the first ``max_seconds`` of an audio file (path, bytes or binary file object)."""
-    data = source if isinstance(source, bytes) else None
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise AudioError(f"{path} is not a readable file")
-        if path.stat().st_size == 0:
-            raise AudioError(f"{path.name} is empty")
-    elif not isinstance(source, bytes):
-        data = source.read()
-    if data is not None and len(data) == 0:
-        raise AudioError("the file is empty")
-    try:
-        return _decode_soundfile(io.BytesIO(data) if data is not None else source, max_seconds)
-    except AudioError:
-        raise
-    except Exception:  # noqa: BLE001 — libsndfile's errors are not for users; try the fallback
-        return _decode_audioread(data if data is not None else Path(source), max_seconds)
-
-
-def _decode_soundfile(source, max_seconds: float) -> Decoded:
-    import soundfile as sf
-
-    with sf.SoundFile(source) as handle:
-        rate = int(handle.samplerate)
-        limit = int(max_seconds * rate)
-        samples = handle.read(frames=limit if handle.frames <= 0 else min(handle.frames, limit),
-                              dtype="float32", always_2d=True)
-        declared = handle.frames / rate if handle.frames > 0 else 0.0
-    decoded_seconds = len(samples) / rate
-    # A file shorter than the window was read to its end: its decoded length is the truth
-    # (a truncated MP3 may declare more); a longer one keeps the length its header declares.
-    file_seconds = decoded_seconds if len(samples) < limit else max(declared, decoded_seconds)
-    return Decoded(samples, rate, file_seconds, declared)
-
-
-def _decode_audioread(source: bytes | Path, max_seconds: float) -> Decoded:
-    """Fallback decoder (ffmpeg through audioread) for what libsndfile cannot open."""
-    import audioread
-
-    with contextlib.ExitStack() as stack:
-        if isinstance(source, bytes):
-            tmp = stack.enter_context(tempfile.NamedTemporaryFile(suffix=".audio"))
-            tmp.write(source)
-            tmp.flush()
-            path = tmp.name
-        else:
-            path = str(source)
-        try:
-            handle = stack.enter_context(audioread.audio_open(path))
-            rate, channels, declared = int(handle.samplerate), int(handle.channels), float(handle.duration or 0)
-            chunks, limit, total = [], int(max_seconds * rate) * channels, 0
-            for buffer in handle:
-                chunk = np.frombuffer(buffer, dtype="<i2")
-                chunks.append(chunk)
-                total += len(chunk)
-                if total >= limit:
-                    break
-        except Exception:  # noqa: BLE001
-            raise AudioError("this is not an audio file we can read (WAV, FLAC, OGG or MP3), "
-                             "or the file is damaged") from None
-    if total == 0 or channels == 0 or rate == 0:
-        raise AudioError("the file contains no audio we can read (WAV, FLAC, OGG or MP3)")
-    flat = np.concatenate(chunks)[:limit]
-    samples = (flat[: len(flat) // channels * channels].reshape(-1, channels) / 32768.0).astype(np.float32)
-    decoded_seconds = len(samples) / rate
-    file_seconds = decoded_seconds if total < limit else max(declared, decoded_seconds)
-    return Decoded(samples, rate, file_seconds, declared)
-
-
-@contextlib.contextmanager
-def quiet_native_stderr():
-    """Silence C libraries (mpg123 prints resync notes on damaged MP3s) writing to fd 2.
-
-    For the command line only: it swaps the process-wide descriptor."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-# ---------------------------------------------------------------- measurements
 
 def measure_loudness(samples: np.ndarray, rate: int) -> Measurement:
     """ITU-R BS.1770-4 integrated loudness (LUFS) of ``samples`` ``(n, channels)``.
@@ -359,8 +242,6 @@ def measure_duration(file_seconds: float) -> Measurement:
     return Measurement(float(min(round(file_seconds * 1000), feature.high)), 1.0, "decoded samples / sample rate")
 
 
-# ---------------------------------------------------------------- the whole analysis
-
 def analyse(source: str | Path | bytes | BinaryIO, max_seconds: float = ANALYSE_SECONDS) -> AudioAnalysis:
     """Measure tempo, key, mode, loudness and duration of an audio file (path, bytes or file object).
 
@@ -408,8 +289,6 @@ def _with_notes(analysis: AudioAnalysis, decoded: Decoded) -> AudioAnalysis:
                          analysis.sample_rate, analysis.channels, tuple(notes))
 
 
-# ---------------------------------------------------------------- command line
-
 def describe_measurement(name: str, m: Measurement) -> str:
     """``"128 BPM (confidence 0.82; half 64 BPM 0.79)"`` — one measured value in user units."""
     feature = BY_NAME[name]
@@ -427,32 +306,3 @@ def describe_measurement(name: str, m: Measurement) -> str:
     extra = "".join(f"; {'half' if a['value'] < m.value else 'double'} {a['value']:.1f} BPM "
                     f"(support {a['support']:.2f})" for a in m.alternatives)
     return f"{text} ({confidence}{extra})"
-
-
-def run_cli(args) -> int:
-    """``python -m virality features SONG [--json]``: print the measured characteristics."""
-    from virality.cli import print_json
-
-    try:
-        with quiet_native_stderr():
-            analysis = analyse(args.audio)
-    except AudioError as err:
-        raise ValueError(f"{args.audio}: {err}") from None
-    for note in analysis.notes:
-        print(f"note: {note}", file=sys.stderr)
-    if args.json:
-        print_json(analysis.to_json())
-        print(f"not measured (Spotify's own model outputs; typical values are used unless you set them): "
-              f"{', '.join(NOT_MEASURED)}", file=sys.stderr)
-        return 0
-    print(f"{args.audio}: {_seconds_text(analysis.analysed_seconds)} analysed of "
-          f"{_seconds_text(analysis.file_seconds)}")
-    for name in MEASURED:
-        print(f"  {BY_NAME[name].label.lower():9s} {describe_measurement(name, analysis.values[name])}")
-    print(f"not measured (Spotify's own model outputs; set them yourself): {', '.join(NOT_MEASURED)}")
-    return 0
-
-
-def _seconds_text(seconds: float) -> str:
-    total = int(round(seconds))
-    return f"{total // 60}:{total % 60:02d}"

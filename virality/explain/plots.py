@@ -9,9 +9,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from virality.explain import Explanation
+from virality.explain.explanation import Explanation
 from virality.features import BY_NAME, FEATURES
-from virality.plots import axis_unit, axis_values
+from virality.plotting import axis_unit, axis_values
 
 UP, DOWN, BLUE, BAND = "#2da44e", "#cf222e", "#1f6feb", "rgba(31,111,235,0.15)"
 

@@ -1,0 +1,1 @@
+"""From audio: decode a file and measure its tempo, key, mode, loudness and length."""

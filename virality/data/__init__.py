@@ -1,0 +1,1 @@
+"""Data in: reading user files, mapping their columns, validating cells, the training tracks, the demo tracks."""

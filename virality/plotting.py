@@ -1,0 +1,43 @@
+"""What every figure and sentence shares: one palette, signed points, the unit an axis is drawn in.
+
+No plotly here (the figures in ``model/plots.py``, ``explain/plots.py``, ``whatif/plots.py`` and
+``batch/plots.py`` import it), so plain-words text can use ``signed`` without drawing anything.
+"""
+
+from __future__ import annotations
+
+from virality.features import BY_NAME
+
+# One palette (GitHub's Primer colours): the app's theme colour (.streamlit/config.toml) is BLUE.
+BLUE = "#1f6feb"
+GREEN = "#2da44e"  # pushes a score up
+RED = "#cf222e"  # holds a score back
+ORANGE = "#d1670f"  # the second of two things compared
+GREY = "#8b949e"
+LIGHT = "#d0d7de"
+TEXT = "#1f2328"
+BAND = "rgba(31,111,235,0.15)"  # BLUE at 15 %: an interval drawn as a band
+MS_PER_MINUTE = 60_000.0
+
+
+def signed(points: float, decimals: int = 1) -> str:
+    """``+2.1``, ``−0.4``, ``0.0``: points with a sign (a real minus), never "−0.0"."""
+    text = f"{points:+.{decimals}f}"
+    if float(text) == 0:
+        return f"{0:.{decimals}f}"
+    return text.replace("-", "−")
+
+
+def axis_unit(name: str) -> str:
+    """The unit a characteristic is drawn in on a figure's axis: length in minutes (it is
+    stored in ms), every other characteristic in its own unit."""
+    feature = BY_NAME[name]
+    return "minutes" if feature.kind == "duration" else feature.unit
+
+
+def axis_values(name: str, values):
+    """Values (array, Series or scalar, Spotify units) → (values in ``axis_unit``, the axis
+    title "Label (unit)")."""
+    feature = BY_NAME[name]
+    scale = MS_PER_MINUTE if feature.kind == "duration" else 1.0
+    return values / scale, f"{feature.label} ({axis_unit(name)})"
