@@ -62,7 +62,7 @@ def page_timings() -> dict:
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
     start = time.perf_counter()
-    at.switch_page("pages/2_Explain.py").run()
+    at.switch_page("pages/explain.py").run()
     first = time.perf_counter() - start
     assert not at.exception, at.exception
     rerun = seconds(lambda: at.run(), repeat=5)

@@ -336,7 +336,7 @@ def page_rerun_ms(repeat: int = 15) -> float:
     from streamlit.testing.v1 import AppTest
 
     app = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=120).run()
-    app.switch_page("pages/3_What_if.py").run()
+    app.switch_page("pages/what_if.py").run()
     times = []
     for i in range(repeat):
         app.number_input(key="whatif_gain").set_value(2.0 + 0.5 * i)

@@ -12,7 +12,7 @@ APP = str(ROOT / "app.py")
 
 def open_app(page: str | None = None, timeout: float = 120) -> AppTest:
     """Run ``app.py`` (the Predict page) once, then switch to ``page`` (e.g.
-    ``"pages/3_What_if.py"``) when one is given, the way a visitor arrives from Predict.
+    ``"pages/what_if.py"``) when one is given, the way a visitor arrives from Predict.
     Either render raising is a test failure."""
     at = AppTest.from_file(APP, default_timeout=timeout).run()
     assert not at.exception, at.exception

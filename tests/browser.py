@@ -168,8 +168,8 @@ def open_app(driver, base_url: str) -> None:
 
 
 def open_page(driver, label: str) -> None:
-    """Go to a page the way a person does: click its link in the sidebar (same session)."""
-    link = by_text(driver, label, '[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]')
+    """Go to a page the way a person does: click its link in the sidebar's menu (same session)."""
+    link = by_text(driver, label, '[data-testid="stSidebar"] [data-testid="stSidebarNavLink"]')
     link.click()
     until(driver, lambda d: d.find_elements("css selector", "h1") and label in d.find_element("css selector", "h1").text,
           message=f"page {label!r} did not open")
@@ -223,6 +223,3 @@ def screenshot(driver, name: str) -> Path:
     driver.save_screenshot(str(path))
     return path
 
-
-def page_missing(script: str) -> bool:
-    return not (ROOT / script).exists()

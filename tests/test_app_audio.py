@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest import open_app
 from tests.audio_signals import song, wav_bytes
 from virality.audio.analysis import MEASURED, analyse
 from virality.features import BY_NAME, default_song, format_duration
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 SONG = wav_bytes(song(128, 2, True, 20.0))
 
 
 def predict_area():
-    """What app.py renders in its left column, without the page chrome."""
+    """What pages/predict.py renders in its left column, without the page chrome."""
     from ui.audio import audio_marks, audio_panel
     from ui.controls import song_controls
 
@@ -83,10 +81,7 @@ def test_bad_file_shows_an_error_and_the_controls_keep_their_values(area, name, 
 
 
 def test_predict_page_scores_the_measured_song(bundled):
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    if at.exception and "Could not find page" in at.exception[0].value:
-        pytest.skip("the Predict page's st.page_link fails under AppTest in this Streamlit; "
-                    "the upload box is tested above without the page chrome")
+    at = open_app(timeout=60)
     at.file_uploader(key="audio_upload").set_value(("demo.wav", SONG, "audio/wav")).run()
     assert not at.exception
     controls = {n: (v if n != "duration" else None) for n, v in shown(at).items()}

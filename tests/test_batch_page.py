@@ -11,7 +11,7 @@ from virality.features import FEATURE_NAMES
 
 @pytest.fixture
 def page() -> AppTest:
-    return open_app("pages/4_Batch.py")
+    return open_app("pages/batch.py")
 
 
 def ranked_table(at: AppTest) -> pd.DataFrame:

@@ -1,9 +1,7 @@
 """The app as a person uses it: ``streamlit run app.py`` driven by headless Chromium.
 
 One test per page; screenshots land in ``test-output/`` (git-ignored). Without Chromium
-the tests skip, except under CI (``CI`` set), where they fail. A page whose script does
-not exist yet is skipped with its name, so the steps are ready when the page is merged:
-only the labels below may need adapting.
+the tests skip, except under CI (``CI`` set), where they fail.
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ from tests.browser import (
     metric_value,
     open_app,
     open_page,
-    page_missing,
     press,
     screenshot,
     streamlit_server,
@@ -40,10 +37,6 @@ WHATIF_GAIN_LABEL = "Points to add"          # the number input for "+10 points"
 WHATIF_RUN_BUTTON = "Find"            # starts the search (omit if the page searches on change)
 WHATIF_LOAD_BUTTON = "Load into Predict"           # loads a suggestion into Predict
 BATCH_DOWNLOAD_BUTTON = "Download the ranked table"
-
-
-def _not_yet(script: str):
-    return pytest.mark.skipif(page_missing(script), reason=f"{script} does not exist on this branch yet")
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +101,6 @@ def test_predict_slider_moved_by_keyboard_changes_the_score(page, bundled):
     screenshot(page, "predict-moved")
 
 
-@_not_yet("pages/2_Explain.py")
 def test_explain_shows_the_waterfall(page):
     open_page(page, "Explain")
     until(page, lambda d: d.find_elements("css selector", '[data-testid="stPlotlyChart"] .waterfalllayer'),
@@ -116,7 +108,6 @@ def test_explain_shows_the_waterfall(page):
     screenshot(page, "explain")
 
 
-@_not_yet("pages/3_What_if.py")
 def test_whatif_plus_ten_and_load_a_suggestion_into_predict(page, bundled):
     before = bundled.predict_song(default_song()).score
     open_page(page, "What-if")
@@ -155,7 +146,6 @@ def click_when_settled(page, text: str, attempts: int = 5) -> None:
             wait_idle(page)
 
 
-@_not_yet("pages/4_Batch.py")
 def test_batch_upload_demo_csv_and_download_matching_scores(page, bundled):
     open_page(page, "Batch")
     for old in DOWNLOADS.glob("*.csv"):
@@ -178,7 +168,6 @@ def test_batch_upload_demo_csv_and_download_matching_scores(page, bundled):
     assert got == pytest.approx(expected["predicted_popularity"].to_numpy(), abs=1e-3)
 
 
-@_not_yet("pages/5_Model.py")
 def test_model_page_draws_the_benchmark_calibration_and_shapes(page):
     open_page(page, "Model")
     for heading in ("Against baselines, on tracks it never saw", "Is the 80 % interval honest?",

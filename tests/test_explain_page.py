@@ -7,7 +7,7 @@ from virality.explain.explanation import explain_song, summary_sentence
 from virality.explain.methods import METHODS
 from virality.features import default_song
 
-PAGE = "pages/2_Explain.py"
+PAGE = "pages/explain.py"
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_pair_view_and_same_pair_message(page):
 def test_picks_survive_a_visit_to_another_page(page):
     page.selectbox(key="explain_method").set_value("shapley").run()
     page.selectbox(key="explain_baseline").set_value("Demo — Verse Heavy").run()
-    page.switch_page("app.py").run()
+    page.switch_page("pages/predict.py").run()
     page.switch_page(PAGE).run()
     assert not page.exception
     assert page.selectbox(key="explain_method").value == "shapley"

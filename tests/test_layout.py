@@ -1,26 +1,21 @@
-"""The sidebar navigation: Streamlit rejects ``st.page_link`` to the main script of an app
-without a ``pages/`` folder (in a real browser session; AppTest does not notice), so a
-one-page app draws no links, and a multipage app links every page that exists."""
+"""The one page list, ``ui.layout.PAGES``: every page exists, the menu shows each with its
+label, and each page opens with its label as its title."""
 
 from __future__ import annotations
 
-from ui import layout
+import pytest
+
+from tests.apptest import ROOT, open_app
+from ui.layout import PAGES
 
 
-def make_app(folder, *pages: str):
-    (folder / "app.py").write_text("")
-    for page in pages:
-        (folder / page).parent.mkdir(exist_ok=True)
-        (folder / page).write_text("")
+def test_every_page_in_the_list_exists_and_pages_holds_no_other():
+    listed = {ROOT / path for path, _, _ in PAGES}
+    assert all(path.is_file() for path in listed)
+    assert set((ROOT / "pages").glob("*.py")) == listed
 
 
-def test_a_one_page_app_draws_no_links(tmp_path, monkeypatch):
-    make_app(tmp_path)
-    monkeypatch.setattr(layout, "ROOT", tmp_path)
-    assert layout.available_pages() == []
-
-
-def test_every_existing_page_is_linked_in_order(tmp_path, monkeypatch):
-    make_app(tmp_path, "pages/4_Batch.py", "pages/2_Explain.py")
-    monkeypatch.setattr(layout, "ROOT", tmp_path)
-    assert [label for _, label, _ in layout.available_pages()] == ["Predict", "Explain", "Batch"]
+@pytest.mark.parametrize(("path", "label"), [(path, label) for path, label, _ in PAGES])
+def test_each_page_opens_with_its_label_as_title(path, label):
+    at = open_app(None if path == PAGES[0][0] else path)
+    assert at.title[0].value == label

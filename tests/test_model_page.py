@@ -8,7 +8,7 @@ from virality.features import FEATURE_NAMES
 from virality.model import additive
 from virality.model import report as model_report
 
-PAGE = "pages/5_Model.py"
+PAGE = "pages/model.py"
 
 
 @pytest.fixture(scope="module")

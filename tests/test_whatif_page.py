@@ -8,7 +8,7 @@ from tests.apptest import open_app
 from virality.features import FEATURES, default_song
 from virality.whatif.search import PRODUCER_CHOICES, search
 
-PAGE = "pages/3_What_if.py"
+PAGE = "pages/what_if.py"
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_load_into_predict_updates_the_shared_song_and_the_predict_score(page, b
     assert page.session_state["song"] == chosen.song
     assert page.session_state["song_source"] == "what-if suggestion 2"
     assert any("Loaded what-if suggestion 2" in s.value for s in page.success)
-    page.switch_page("app.py").run()
+    page.switch_page("pages/predict.py").run()
     assert not page.exception
     assert float(page.metric[0].value) == round(bundled.predict_song(chosen.song).score, 1)
     for name in chosen.changes:

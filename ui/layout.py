@@ -1,8 +1,6 @@
-"""Page chrome: config, title, the sidebar with navigation and the model's honesty line."""
+"""Page chrome: the page list and navigation, the title, the sidebar's honesty line."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import streamlit as st
 
@@ -10,33 +8,32 @@ from ui.state import get_predictor
 from virality.model.prediction import model_summary
 from virality.model.report import NoResults, load_results
 
-ROOT = Path(__file__).resolve().parent.parent
-PAGES = [("app.py", "Predict", "🎚️"), ("pages/2_Explain.py", "Explain", "🔍"),
-         ("pages/3_What_if.py", "What-if", "🧪"), ("pages/4_Batch.py", "Batch", "📋"),
-         ("pages/5_Model.py", "Model", "📈")]
+# The app's pages, in menu order: (script, label, icon). The first is the home page ("/").
+PAGES = (("pages/predict.py", "Predict", "🎚️"), ("pages/explain.py", "Explain", "🔍"),
+         ("pages/what_if.py", "What-if", "🧪"), ("pages/batch.py", "Batch", "📋"),
+         ("pages/model.py", "Model", "📈"))
 
 
-def available_pages() -> list[tuple[str, str, str]]:
-    """The ``PAGES`` whose script exists; empty for a one-page app.
+def navigation():
+    """The page config and the labelled navigation menu over ``PAGES``; ``app.py`` runs what it returns."""
+    st.set_page_config(page_title="virality", page_icon="🎵", layout="wide")
+    pages = [st.Page(path, title=label, icon=icon, default=index == 0)
+             for index, (path, label, icon) in enumerate(PAGES)]
+    return st.navigation(pages, position="sidebar")
 
-    Streamlit registers pages (and so accepts ``st.page_link``) only when ``pages/`` holds
-    a page: with Predict alone, linking to ``app.py`` raises StreamlitPageNotFoundError in a
-    real browser session (AppTest does not see it), so a lone page gets no navigation.
-    """
-    present = [page for page in PAGES if (ROOT / page[0]).exists()]
-    return present if len(present) > 1 else []
+
+def page_link(label: str) -> None:
+    """A link to the page called ``label`` in ``PAGES`` (e.g. "Open Predict" on What-if)."""
+    path, _, icon = next(page for page in PAGES if page[1] == label)
+    st.page_link(path, label=f"Open {label}", icon=icon)
 
 
 def page_header(title: str, subtitle: str) -> None:
-    """Set the page config, draw the title and the sidebar. Call first on every page."""
-    st.set_page_config(page_title=f"virality · {title}", page_icon="🎵", layout="wide")
+    """Draw the title and the sidebar's honesty line. Call first on every page."""
     st.title(title)
     st.caption(subtitle)
     with st.sidebar:
         st.markdown("### 🎵 virality")
-        for path, label, icon in available_pages():
-            st.page_link(path, label=label, icon=icon)
-        st.divider()
         st.caption(model_summary(get_predictor(), shipped_cross_validation()))
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from virality.data.reading import DataError, read_csv_file
-from virality.data.validation import problem_rows, check_rows
+from virality.data.validation import check_rows, problem_rows
 from virality.features import FEATURE_NAMES
 
 TARGET = "popularity"

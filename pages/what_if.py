@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.layout import page_header
+from ui.layout import page_header, page_link
 from ui.state import current_song, get_predictor, set_song
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, format_duration
 from virality.whatif.plots import before_after_figure, edits_frame
@@ -50,7 +50,7 @@ st.markdown(f"**Current song**{f' ({source})' if source else ''}: predicted **{s
             "Change it on the Predict page, or load a suggestion below.")
 if loaded := st.session_state.pop("whatif_loaded", None):
     st.success(f"Loaded {loaded}: the Predict sliders and every page now use it.")
-    st.page_link("app.py", label="Open Predict", icon="🎚️")
+    page_link("Predict")
 
 goal_col, amount_col, changes_col, k_col = st.columns([2, 2, 2, 2])
 goal = goal_col.radio("Goal", ["gain", "target"], key="whatif_goal", horizontal=True,
