@@ -73,7 +73,7 @@ def test_separators_and_encodings_give_the_same_scores(options, bundled):
     data = frame.to_csv(index=False, sep=options.get("sep", ",")).encode(options.get("encoding", "utf-8"))
     read = read_csv_file(data, "t.csv")
     assert list(read.columns) == list(frame.columns)
-    assert read.loc[0, "title"] == "Café Déjà Vu"
+    assert read["title"].iloc[0] == "Café Déjà Vu"
     result = score_frame(read, bundled)
     np.testing.assert_allclose(result.table["predicted_popularity"], engine_scores(bundled, frame), atol=1e-3)
 

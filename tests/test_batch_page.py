@@ -18,6 +18,11 @@ def ranked_table(at: AppTest) -> pd.DataFrame:
     return next(d.value for d in at.dataframe if "predicted_popularity" in getattr(d.value, "columns", []))
 
 
+def track_box(at: AppTest, label: str):
+    """The Compare panel's selectbox labelled ``label`` (its key changes with each file)."""
+    return next(box for box in at.selectbox if box.label == label)
+
+
 def test_demo_file_is_scored_ranked_and_downloadable(page, bundled):
     assert page.info and not page.dataframe
     page.button(key="batch_demo_button").click().run()
@@ -36,8 +41,8 @@ def test_filter_and_comparison_follow_the_widgets(page):
     page.button(key="batch_demo_button").click().run()
     page.text_input(key="batch_filter").input("porch").run()
     assert ranked_table(page)["artist"].tolist() == ["Porch Fiction"]
-    options = page.selectbox(key="batch_b").options
-    page.selectbox(key="batch_b").select(options[-1]).run()
+    options = track_box(page, "Track B").options
+    track_box(page, "Track B").select(options[-1]).run()
     summary = next(d.value for d in page.dataframe if "rank" in getattr(d.value, "index", []))
     assert summary.columns[1] == options[-1]
 
