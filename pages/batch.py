@@ -148,7 +148,7 @@ if is_filtered:
                "the full table and the report hold every row.")
 buttons = st.columns(3 if is_filtered else 2)
 if is_filtered:
-    buttons[-1].download_button(f"Download the {len(filtered):,} filtered rows (CSV)",
+    buttons[-1].download_button(f"Download the {len(filtered):,} filtered row{'' if len(filtered) == 1 else 's'} (CSV)",
                                 lambda: to_csv_bytes(result, filtered.index), f"{stem}_scored_filtered.csv",
                                 mime="text/csv", on_click="ignore", key="batch_download_filtered", width="stretch")
 buttons[0].download_button(f"Download the ranked table{f': all {result.n_rows:,} rows' if is_filtered else ''} (CSV)",
