@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
 import string
 import tempfile
@@ -359,6 +360,25 @@ def test_hostile_song_arguments_are_short_clear_errors(text):
     with within(30), pytest.raises(ValueError) as caught:
         load_song_arg(text)
     assert_clear(caught.value)
+
+
+def test_song_file_with_a_utf8_bom_is_read(tmp_path):
+    """Windows editors (Notepad) save UTF-8 with a BOM."""
+    path = tmp_path / "song.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"tempo": 128, "key": "F#"}).encode())
+    song, filled = load_song_arg(str(path))
+    assert song["tempo"] == 128.0 and song["key"] == 6.0 and "tempo" not in filled
+
+
+def test_song_files_that_are_not_regular_files_or_too_big_are_refused_unopened(tmp_path):
+    fifo = tmp_path / "song.json"
+    os.mkfifo(fifo)
+    with within(10), pytest.raises(ValueError, match="neither inline JSON nor a readable file"):
+        load_song_arg(str(fifo))
+    big = tmp_path / "big.json"
+    big.write_text('{"tempo": 120' + " " * (2 << 20) + "}")
+    with pytest.raises(ValueError, match="over 1024 KB"):
+        load_song_arg(str(big))
 
 
 def test_song_file_that_is_not_utf8_is_a_clear_error(tmp_path):

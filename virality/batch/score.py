@@ -303,11 +303,13 @@ class ScoreSummary:
 
 
 def score_file(in_path: str | Path, out_path: str | Path, predictor: Predictor, fill: bool = False,
-               chunk_rows: int = SCORE_CHUNK_ROWS) -> ScoreSummary:
-    """Read ``in_path``, score it ``chunk_rows`` rows at a time, write ``out_path`` (CSV, formula
-    cells neutralised as in the Batch download). ``DataError`` if unreadable, if ``out_path``
-    is ``in_path`` (by any path or link) or cannot be written; then no OUT is left behind
-    (an older OUT stays as it was). The bytes written do not depend on ``chunk_rows``."""
+               chunk_rows: int | None = None) -> ScoreSummary:
+    """Read ``in_path``, score it ``chunk_rows`` rows at a time (default ``SCORE_CHUNK_ROWS``),
+    write ``out_path`` (CSV, formula cells neutralised as in the Batch download). ``DataError``
+    if unreadable, if ``out_path`` is ``in_path`` (by any path or link) or cannot be written;
+    then no OUT is left behind (an older OUT stays as it was). The bytes written do not depend
+    on ``chunk_rows``."""
+    chunk_rows = chunk_rows or SCORE_CHUNK_ROWS
     refuse_same_file(in_path, out_path)
     with Table(in_path) as table:
         header = table.header_frame()

@@ -21,6 +21,7 @@ failure is a ``DataError`` with one plain line naming the file.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import os
@@ -173,22 +174,25 @@ class Table:
             for start in range(0, len(body), step):
                 yield body.iloc[start:start + step]
             return
-        self._handle.seek(self._start)
-        try:
+        with self._parsing():
             parts = pd.read_csv(self._handle, chunksize=rows, **self._csv_options())
             for number, part in enumerate([parts] if rows is None else parts):
                 yield part.iloc[1:] if number == 0 else part
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, UnicodeDecodeError) as err:
-            raise DataError(f"{self.name}: not a readable CSV ({self._parser_message(err)})") from None
 
     def _csv_header(self) -> list:
         """The header row's cells, as pandas reads them."""
+        with self._parsing():
+            header = pd.read_csv(self._handle, nrows=1, **self._csv_options())
+        return header.iloc[0].tolist() if len(header) else []
+
+    @contextlib.contextmanager
+    def _parsing(self) -> Iterator[None]:
+        """From the header row on; pandas' errors → ``DataError`` naming the file."""
         self._handle.seek(self._start)
         try:
-            header = pd.read_csv(self._handle, nrows=1, **self._csv_options())
+            yield
         except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, UnicodeDecodeError) as err:
             raise DataError(f"{self.name}: not a readable CSV ({self._parser_message(err)})") from None
-        return header.iloc[0].tolist() if len(header) else []
 
     def _csv_options(self) -> dict:
         # header=None: pandas would rename a repeated name (tempo.1) and, when a row has one
