@@ -302,12 +302,24 @@ def test_display_order_puts_the_verdict_first_and_keeps_every_column(demo_result
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.text(min_size=0, max_size=8), min_size=1, max_size=6))
 def test_no_exported_text_cell_starts_a_formula_unless_it_is_a_number(cells):
-    safe = neutralise_formulas(pd.DataFrame({"title": pd.array(cells, dtype="str")}))["title"]
-    for original, exported in zip(cells, safe):
-        if re.match(r"^[=+\-@\t\r]", original) and pd.isna(pd.to_numeric(original, errors="coerce")):
-            assert exported == "'" + original
-        else:
-            assert exported == original
+    """A number is what the scorer reads as one: Python's ``float`` (in a decimal-comma file,
+    after the comma becomes a point)."""
+    def is_number(text: str, decimal: str) -> bool:
+        if decimal == "," and text.count(",") == 1 and "." not in text:
+            text = text.replace(",", ".")
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return True
+
+    for decimal in (".", ","):
+        safe = neutralise_formulas(pd.DataFrame({"title": pd.array(cells, dtype="str")}), decimal)["title"]
+        for original, exported in zip(cells, safe):
+            if re.match(r"^[=+\-@\t\r]", original) and not is_number(original, decimal):
+                assert exported == "'" + original
+            else:
+                assert exported == original
 
 
 def test_the_cli_reads_the_same_variants(tmp_path, bundled):
@@ -391,6 +403,7 @@ def test_unusual_tracks_get_predicts_out_of_distribution_flag(bundled):
         assert cells["unusual"] == expected
     assert "loudness" in table.loc[2, "unusual"] and result.n_unusual >= 1
     assert "unusual" in export_table(result).columns
+    assert "<th>unusual (a guess)</th>" in html_report(result, bundled)
 
 
 def test_the_files_own_popularity_is_compared_by_rank_correlation(bundled):

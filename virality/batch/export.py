@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from virality.batch.ranking import RANK_COLUMN, BatchResult
+from virality.batch.ranking import RANK_COLUMN, UNUSUAL_COLUMN, BatchResult
 from virality.batch.score import neutralise_formulas
 from virality.features import BY_NAME
 from virality.model.prediction import Predictor
@@ -43,7 +43,8 @@ def model_error_words(predictor: Predictor) -> str:
 
 
 def report_table(result: BatchResult, limit: int = REPORT_ROWS) -> pd.DataFrame:
-    """The ranked rows shown in the report: label, score, interval, percentile, drivers."""
+    """The ranked rows shown in the report: label, score, interval, percentile, drivers, and
+    what is unlike the real tracks the model learned from (empty for usual tracks)."""
     scored = result.table[result.table["predicted_popularity"].notna()].head(limit)
     labels = result.labels.loc[scored.index]
 
@@ -58,6 +59,7 @@ def report_table(result: BatchResult, limit: int = REPORT_ROWS) -> pd.DataFrame:
         "percentile": scored["percentile"].round(0).astype(int),
         "pushing up": readable("up_1") + np.where(scored["up_2"] != "", ", ", "") + readable("up_2"),
         "holding back": readable("down_1") + np.where(scored["down_2"] != "", ", ", "") + readable("down_2"),
+        "unusual (a guess)": scored[UNUSUAL_COLUMN],
     })
 
 

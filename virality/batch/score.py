@@ -28,7 +28,7 @@ import pandas as pd
 from virality.data.columns import ColumnMap, DurationVotes, map_columns, read_values, require_all
 from virality.data.errors import DataError, clipped
 from virality.data.reading import Reading, Table, shown
-from virality.data.validation import DECIMAL_COMMA, point_notation, spreadsheet_rows
+from virality.data.validation import DECIMAL_COMMA, point_notation, reads_as_number, spreadsheet_rows
 from virality.features import FEATURE_NAMES
 from virality.model.prediction import CHUNK_ROWS, PREDICTION_COLUMNS, Predictor
 
@@ -225,10 +225,14 @@ FORMULA_CHARACTERS = ("=", "+", "-", "@", "\t", "\r")
 def neutralise_formulas(table: pd.DataFrame, decimal: str = ".") -> pd.DataFrame:
     """A copy where every text cell (and header) that a spreadsheet would run as a formula
     (starts with ``=``, ``+``, ``-``, ``@``, tab or carriage return) gets a leading ``'``
-    (OWASP CSV injection advice). Cells that are numbers in the file's own notation (``-6.2``;
-    ``-7,8`` when ``decimal`` is ``","``) and number columns are left exactly as they are."""
-    safe = table.copy()
-    safe.columns = [_neutral_header(c, decimal) for c in safe.columns]
+    (OWASP CSV injection advice). Cells that are numbers in the file's own notation (what
+    ``check_rows`` reads as a number: ``-6.2``, ``-1e3``; ``-7,8`` when ``decimal`` is ``","``)
+    and number columns are left exactly as they are."""
+    safe = table.copy(deep=False)
+    headers = pd.Series([str(c) for c in safe.columns], dtype=object)
+    risky_headers = _formula_like(headers, decimal)
+    if risky_headers.any():
+        safe.columns = ["'" + h if risky else c for c, h, risky in zip(safe.columns, headers, risky_headers)]
     for position, (_, cells) in enumerate(safe.items()):
         if not (cells.dtype == object or pd.api.types.is_string_dtype(cells)):
             continue
@@ -250,17 +254,10 @@ def _formula_like(cells: pd.Series, decimal: str) -> pd.Series:
     if not risky.any():
         return risky
     candidates = cells[risky].astype(object)
-    numbers = pd.to_numeric(candidates, errors="coerce").notna()
     if decimal == DECIMAL_COMMA:
-        numbers |= pd.to_numeric(point_notation(candidates), errors="coerce").notna()
+        candidates = point_notation(candidates)
+    numbers = pd.Series(reads_as_number(candidates), index=candidates.index)
     return risky & ~numbers.reindex(cells.index, fill_value=False)
-
-
-def _neutral_header(header, decimal: str = ".") -> object:
-    """Header cells are text cells too."""
-    if _formula_like(pd.Series([str(header)], dtype=object), decimal).iloc[0]:
-        return "'" + str(header)
-    return header
 
 
 # ---------------------------------------------------------------- the score command

@@ -175,9 +175,17 @@ class Table:
                 yield body.iloc[start:start + step]
             return
         with self._parsing():
-            parts = pd.read_csv(self._handle, chunksize=rows, **self._csv_options())
-            for number, part in enumerate([parts] if rows is None else parts):
-                yield part.iloc[1:] if number == 0 else part
+            if rows is None:
+                yield pd.read_csv(self._handle, **self._csv_options()).iloc[1:]
+                return
+            with pd.read_csv(self._handle, chunksize=rows, **self._csv_options()) as parts:
+                part = parts.get_chunk(rows + 1).iloc[1:]  # the first record is the header
+                while len(part):
+                    yield part
+                    try:
+                        part = parts.get_chunk(rows)
+                    except StopIteration:
+                        return
 
     def _csv_header(self) -> list:
         """The header row's cells, as pandas reads them."""

@@ -120,6 +120,23 @@ def _plain_numbers(raw: pd.Series) -> np.ndarray | None:
         return None
 
 
+def reads_as_number(texts: pd.Series) -> np.ndarray:
+    """(n,) bool: text cells that ``check_rows`` reads as a plain number (Python's ``float``:
+    ``-6.5``, ``1e3``, `` 7 ``, ``-inf``); the one numpy cast when all do, else cell by cell."""
+    if _plain_numbers(texts) is not None:
+        return texts.notna().to_numpy()
+    lookup = {text: _is_float(text) for text in texts.dropna().unique()}
+    return texts.map(lookup).fillna(False).astype(bool).to_numpy()
+
+
+def _is_float(text) -> bool:
+    try:
+        float(text)
+    except (ValueError, TypeError, OverflowError):
+        return False
+    return True
+
+
 def _to_numbers(name: str, raw: pd.Series, scale: float = 1.0) -> pd.Series:
     """Numeric conversion with note names for key, major/minor for mode, m:ss for duration."""
     numbers = pd.to_numeric(raw, errors="coerce").astype(float) * scale
