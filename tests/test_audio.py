@@ -13,9 +13,9 @@ import pytest
 import soundfile as sf
 
 from tests.audio_signals import RATE, chord_progression, click_track, sine, song, wav_bytes
+from tests.cli import run
 from virality.audio.analysis import MEASURED, NOT_MEASURED, analyse
 from virality.audio.decode import AudioError
-from virality.cli import main
 from virality.features import FEATURE_NAMES, default_song, load_song_arg
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg (installed by .ci/run) encodes the MP3")
@@ -174,9 +174,10 @@ def song_wav(tmp_path):
     return path
 
 
-def test_cli_json_is_keyed_by_characteristics_and_feeds_song(song_wav, capsys, tmp_path):
-    assert main(["features", str(song_wav), "--json"]) == 0
-    out, err = capsys.readouterr()
+def test_cli_json_is_keyed_by_characteristics_and_feeds_song(song_wav, tmp_path):
+    done = run("features", str(song_wav), "--json")
+    assert done.code == 0
+    out, err = done.stdout, done.stderr
     payload = json.loads(out)
     assert list(payload) == list(MEASURED) and set(payload) <= set(FEATURE_NAMES)
     assert all(set(v) >= {"value", "confidence"} and 0 <= v["confidence"] <= 1 for v in payload.values())
@@ -189,20 +190,22 @@ def test_cli_json_is_keyed_by_characteristics_and_feeds_song(song_wav, capsys, t
     assert abs(parsed["tempo"] - 128) <= 2 and parsed["key"] == 2 and parsed["mode"] == 1
 
 
-def test_cli_text_names_measured_and_unmeasured(song_wav, capsys):
-    assert main(["features", str(song_wav)]) == 0
-    out = capsys.readouterr().out
+def test_cli_text_names_measured_and_unmeasured(song_wav):
+    done = run("features", str(song_wav))
+    assert done.code == 0
+    out = done.stdout
     assert "BPM" in out and "LUFS" in out and "0:20" in out
     assert "not measured" in out and all(name in out for name in NOT_MEASURED)
 
 
 @pytest.mark.parametrize("content,words", [(b"just text" * 100, "not an audio file"), (None, "not a readable file")])
-def test_cli_bad_file_is_one_line_and_exit_2(tmp_path, capsys, content, words):
+def test_cli_bad_file_is_one_line_and_exit_2(tmp_path, content, words):
     path = tmp_path / "bad.mp3"
     if content is not None:
         path.write_bytes(content)
-    assert main(["features", str(path)]) == 2
-    out, err = capsys.readouterr()
+    done = run("features", str(path))
+    assert done.code == 2
+    out, err = done.stdout, done.stderr
     assert out == "" and err.startswith("error: ") and words in err and err.count("\n") == 1
 
 
