@@ -25,7 +25,7 @@ with left:
     pick, reset = st.columns([3, 1], vertical_alignment="bottom")
     pick.selectbox("Start from a demo track", [""] + demo_tracks()["title"].tolist(), key="demo_pick",
                    on_change=_load_demo, format_func=lambda t: t or "— choose —")
-    reset.button("Reset to typical", on_click=set_song, args=(default_song(), None), width="stretch")
+    reset.button("Reset to typical", on_click=set_song, args=(default_song(), None), width="stretch", key="reset_song")
     audio_panel()
     song = song_controls(marks=audio_marks())
 
