@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from tests.cli import run
-from virality.features import BY_NAME, FEATURE_NAMES, default_song
+from virality.features import BY_NAME, CONTINUOUS, FEATURE_NAMES, default_song
 from virality.model.prediction import load_predictor
-from virality.whatif.search import CONTINUOUS, MIN_EXTRA, PRODUCER_CHOICES, quantile_scale, search
+from virality.whatif.search import MIN_EXTRA, PRODUCER_CHOICES, quantile_scale, search
 
 
 @pytest.fixture(scope="module")
