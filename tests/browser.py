@@ -204,14 +204,19 @@ def press(driver, element, *keys: str) -> None:
     chain.perform()
 
 
-def metric_value(driver, label: str) -> str:
-    """The displayed value of the ``st.metric`` whose label contains ``label``."""
+def metric_value(driver, label: str, timeout: float = TIMEOUT) -> str:
+    """The displayed value of the ``st.metric`` whose label contains ``label``, once it is
+    drawn (on a loaded machine the page can report its run finished a moment before the
+    metric's text is on screen)."""
     from selenium.webdriver.common.by import By
 
-    for metric in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]'):
-        if label in metric.find_element(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]').text:
-            return metric.find_element(By.CSS_SELECTOR, '[data-testid="stMetricValue"]').text
-    raise AssertionError(f"no metric labelled {label!r}")
+    def find(d) -> str | None:
+        for metric in d.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]'):
+            if label in metric.find_element(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]').text:
+                return metric.find_element(By.CSS_SELECTOR, '[data-testid="stMetricValue"]').text or None
+        return None
+
+    return until(driver, find, timeout, f"no metric labelled {label!r}")
 
 
 def screenshot(driver, name: str) -> Path:
