@@ -92,13 +92,13 @@ def interaction_timings(predictor) -> dict:
         pairwise_interactions(predictor, song)
         pair_grid(predictor, song, "danceability", "energy")
 
-    sample = sample_typical_tracks(predictor.metadata, 50, seed=1)
+    sample = sample_typical_tracks(predictor.info.distribution, 50, seed=1)
     return {"interactions_new_song_s": seconds(per_song, repeat=7),
             "friedman_h_cold_s": seconds(lambda: friedman_h(predictor, sample), repeat=3)}
 
 
 def many_rows(predictor, n: int = 100_000) -> dict:
-    X = sample_typical_tracks(predictor.metadata, n, seed=2).to_numpy(np.float32)
+    X = sample_typical_tracks(predictor.info.distribution, n, seed=2).to_numpy(np.float32)
     predict_s = seconds(lambda: predictor.predict_array(X), repeat=3)
     drivers_s = seconds(lambda: top_drivers(attribute_frame(predictor, X)), repeat=3)
     subset = X[:5000]
@@ -112,7 +112,7 @@ def many_rows(predictor, n: int = 100_000) -> dict:
 
 def completeness(predictor) -> dict:
     X = np.vstack([demo_tracks()[list(FEATURE_NAMES)].to_numpy(),
-                   sample_typical_tracks(predictor.metadata, 300, seed=3).to_numpy()])
+                   sample_typical_tracks(predictor.info.distribution, 300, seed=3).to_numpy()])
     result = {}
     for method in METHODS:
         _, delta = attribute(predictor, X, method=method)

@@ -212,7 +212,7 @@ def measure_drivers() -> dict:
     torch.set_num_threads(1)
     load.append(os.getloadavg())
     samples = {"invented (uniform, as the CLI file)": X[-AGREEMENT_ROWS:],
-               "like the training tracks (copula sample)": sample_typical_tracks(predictor.metadata, AGREEMENT_ROWS,
+               "like the training tracks (copula sample)": sample_typical_tracks(predictor.info.distribution, AGREEMENT_ROWS,
                                                                                 seed=5).to_numpy()}
     agree = {}
     for kind, rows in samples.items():

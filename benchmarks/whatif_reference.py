@@ -8,7 +8,7 @@ original's own value excluded so S is exactly what changes) is scored in chunks 
 ``torch.inference_mode``. Around the best few valid points of each S, finer local grids
 (``refine_rounds`` rounds, each ``refine_levels`` points per characteristic over ± one cell
 of the previous grid) find the boundary more exactly. Distances are the search's own L1 in
-quantile units (``virality.whatif._distance``).
+quantile units (``virality.whatif.search._distance``).
 
 What it gives is an *upper bound* on the true minimum distance per set (a grid point is a
 real, valid edit); with the refinement it is tight to about a slider step. Any k edits with
@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from virality.whatif.search import CONTINUOUS, QuantileScale, snap_columns
+from virality.model.quantiles import QuantileScale
+from virality.whatif.search import CONTINUOUS, snap_columns
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]  # (n, 12) songs → (n,) points
 KeepFn = Callable[[np.ndarray], np.ndarray]  # (n, 12) songs → (n,) bool: edits that count

@@ -42,7 +42,7 @@ def curves(song_items: tuple):
 
 @st.cache_data(max_entries=16, show_spinner="Averaging over typical tracks…")
 def importance(method: str, baseline_items: tuple):
-    sample = sample_typical_tracks(get_predictor().metadata, SAMPLE_SIZE)
+    sample = sample_typical_tracks(get_predictor().info.distribution, SAMPLE_SIZE)
     return global_importance(get_predictor(), demo_tracks(), sample, method, dict(baseline_items))
 
 
@@ -53,7 +53,7 @@ def song_interactions(song_items: tuple, baseline_items: tuple):
 
 @st.cache_data(max_entries=2, show_spinner="Measuring interactions over typical tracks…")
 def typical_interactions():
-    return friedman_h(get_predictor(), sample_typical_tracks(get_predictor().metadata, H_SAMPLE_SIZE, seed=1))
+    return friedman_h(get_predictor(), sample_typical_tracks(get_predictor().info.distribution, H_SAMPLE_SIZE, seed=1))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

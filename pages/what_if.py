@@ -27,8 +27,8 @@ def _bounds_control(name: str) -> tuple[float, float] | None:
     left at the range of real tracks (the search's own limit)."""
     feature = BY_NAME[name]
     j = FEATURE_NAMES.index(name)
-    dist = predictor.metadata["distribution"]
-    plausible = (feature.snap(dist["low"][j]), feature.snap(dist["high"][j]))
+    dist = predictor.info.distribution
+    plausible = (feature.snap(dist.low[j]), feature.snap(dist.high[j]))
     if feature.kind == "duration":  # whole seconds read better than milliseconds
         default = (int(plausible[0] // 1000), int(plausible[1] // 1000))
         chosen = st.slider(f"{feature.label} (seconds; real tracks {format_duration(plausible[0])}–"

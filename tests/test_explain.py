@@ -186,7 +186,7 @@ def test_every_method_returns_12_numbers_within_its_tolerance(method, which, bun
     attr, delta = attribute(predictor, extreme, baseline, method=method)
     assert attr.shape == (20, 12) and np.isfinite(attr).all()
     np.testing.assert_allclose(delta, attr.sum(1) - true_gap(predictor, extreme, baseline), atol=1e-3)
-    typical = sample_typical_tracks(predictor.metadata, 40, seed=2).to_numpy()
+    typical = sample_typical_tracks(predictor.info.distribution, 40, seed=2).to_numpy()
     attr, delta = attribute(predictor, typical, baseline, method=method)
     assert attr.shape == (40, 12) and np.isfinite(attr).all()
     np.testing.assert_allclose(delta, attr.sum(1) - true_gap(predictor, typical, baseline), atol=1e-3)
@@ -332,7 +332,7 @@ def test_on_an_additive_model_every_method_finds_each_characteristics_own_effect
     characteristic i from x) − f(x0), whatever the method."""
     model = KnownModel(tiny.model.transform, AdditiveNet(InputTransform.n_outputs), std=5.0, mean=50.0)
     predictor = KnownPredictor(model, tiny.typical_song)
-    X = sample_typical_tracks(tiny.metadata, 10, seed=4).to_numpy()
+    X = sample_typical_tracks(tiny.info.distribution, 10, seed=4).to_numpy()
     x0 = np.array([tiny.typical_song[n] for n in FEATURE_NAMES])
     expected = np.empty_like(X)
     for j in range(len(FEATURE_NAMES)):

@@ -176,7 +176,7 @@ def test_two_threads_write_the_same_bytes_and_zero_threads_is_refused(tmp_path):
 def many_tracks(bundled) -> pd.DataFrame:
     from virality.explain.views import sample_typical_tracks
 
-    return sample_typical_tracks(bundled.metadata, 600, seed=11)
+    return sample_typical_tracks(bundled.info.distribution, 600, seed=11)
 
 
 @pytest.mark.parametrize("method", list(DRIVER_METHODS))

@@ -23,6 +23,7 @@ from scipy.special import ndtr
 
 from virality.explain.methods import attribute, song_array
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, Feature
+from virality.model.metadata import Distribution
 from virality.model.prediction import Predictor
 
 N_FEATURES = len(FEATURE_NAMES)
@@ -50,7 +51,7 @@ def sensitivity_curves(predictor: Predictor, song: Mapping[str, float], n_points
     (0–100 points), ``current`` (the song's own value, bool). Sweeps cover the physical
     valid range plus the training quantiles at every 5 %.
     """
-    quantiles = np.asarray(predictor.metadata["distribution"]["quantiles"], float)[::5]
+    quantiles = predictor.info.distribution.quantiles[::5]
     base = song_array(song)[0].astype(float)
     blocks, names = [], []
     for j, feature in enumerate(FEATURES):
@@ -68,17 +69,16 @@ def sensitivity_curves(predictor: Predictor, song: Mapping[str, float], n_points
                          "current": X[np.arange(len(X)), column] == base[column]})
 
 
-def sample_typical_tracks(metadata: dict, n: int = 400, seed: int = 0) -> pd.DataFrame:
-    """``n`` synthetic tracks like the training tracks, from ``metadata["distribution"]``.
+def sample_typical_tracks(dist: Distribution, n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """``n`` synthetic tracks like the training tracks, from the bundle's summary of them
+    (``predictor.info.distribution``).
 
     Gaussian copula: the 10 continuous characteristics get correlated normal scores
     (``normal_correlation``) mapped through each one's quantile table (101 levels, linear
     between them); key and mode are drawn independently from their quantiles. Returns a
     DataFrame (n, 12) in ``FEATURE_NAMES`` order, Spotify units.
     """
-    dist = metadata["distribution"]
-    quantiles = np.asarray(dist["quantiles"], float)
-    correlation = np.asarray(dist["normal_correlation"], float)
+    quantiles, correlation = dist.quantiles, dist.normal_correlation
     levels = np.linspace(0.0, 1.0, len(quantiles))
     rng = np.random.default_rng(seed)
     out = np.empty((n, N_FEATURES))
@@ -175,7 +175,7 @@ def pair_grid(predictor: Predictor, song: Mapping[str, float], first: str, secon
     """
     if first == second or first not in BY_NAME or second not in BY_NAME:
         raise ValueError(f"choose two different characteristics, got {first!r} and {second!r}")
-    dist = predictor.metadata["distribution"]
+    dist = predictor.info.distribution
     x = song_array(song)[0].astype(float)
     axes = []
     for name in (first, second):
@@ -183,7 +183,7 @@ def pair_grid(predictor: Predictor, song: Mapping[str, float], first: str, secon
         if feature.is_discrete:
             axes.append(sweep_values(feature))
         else:
-            low, high = min(dist["low"][j], x[j]), max(dist["high"][j], x[j])
+            low, high = min(dist.low[j], x[j]), max(dist.high[j], x[j])
             axes.append(np.linspace(low, high, n_points))
     a, b = np.meshgrid(axes[0], axes[1], indexing="ij")
     rows = np.repeat(x[None, :], a.size, axis=0)
