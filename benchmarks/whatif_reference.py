@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from virality.chunks import row_chunks
 from virality.model.quantiles import QuantileScale
 from virality.whatif.search import CONTINUOUS, snap_columns
 
@@ -72,8 +73,8 @@ def _best_valid(score: ScoreFn, scale: QuantileScale, x0: np.ndarray, X: np.ndar
     """The ``top`` closest rows of X (n, 12) that reach ``target`` (and pass ``keep``):
     [(distance, song, score)]."""
     found: list[tuple[float, np.ndarray, float]] = []
-    for start in range(0, len(X), chunk):
-        part = X[start:start + chunk]
+    for rows in row_chunks(len(X), chunk):
+        part = X[rows]
         s = score(part)
         ok = s >= target
         if keep is not None and ok.any():

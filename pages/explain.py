@@ -6,7 +6,7 @@ from ui.layout import page_header
 from ui.state import current_song, get_predictor, scored_songs
 from virality.data.demo import demo_tracks
 from virality.explain.explanation import Explanation, baseline_choices, explain_song, summary_sentence
-from virality.explain.methods import METHODS, TOLERANCE
+from virality.explain.methods import METHODS
 from virality.explain.plots import global_figure, interaction_heatmap, pair_figure, sensitivity_figure, waterfall_figure
 from virality.explain.views import (
     friedman_h,
@@ -73,7 +73,7 @@ def kept_index(key: str, options: list[str]) -> int:
 
 choices = baseline_choices(predictor, scored_songs(), exclude=song)
 left, right = st.columns(2)
-method = left.selectbox("Method", list(METHODS), format_func=METHODS.get, key="explain_method",
+method = left.selectbox("Method", list(METHODS), format_func=lambda key: METHODS[key].label, key="explain_method",
                         index=kept_index("explain_method", list(METHODS)), on_change=keep, args=("explain_method",),
                         help="Integrated Gradients is the default; all give points that (nearly) add up to the gap.")
 label = right.selectbox("Compare with", list(choices), key="explain_baseline",
@@ -90,8 +90,8 @@ gap_col.metric("Difference", f"{result.score - result.baseline_score:+.1f} point
 st.info(summary_sentence(result))
 if result.delta_exceeds_tolerance:
     st.warning(f"The bars add up to the difference only within {result.delta:+.2f} points "
-               f"(this method's tolerance is ±{TOLERANCE[method]} points).")
-elif TOLERANCE[method] is None:
+               f"(this method's tolerance is ±{result.tolerance} points).")
+elif not METHODS[method].has_convergence_delta():
     st.caption(f"Feature ablation moves one characteristic at a time, so the bars need not add up: "
                f"{-result.delta:+.2f} points come from characteristics acting together.")
 st.plotly_chart(waterfall_figure(result), width="stretch", key="waterfall")
@@ -103,7 +103,7 @@ st.plotly_chart(sensitivity_figure(curves(_items(song)), predictor.interval_leve
                 key="sensitivity")
 
 st.subheader("What matters overall")
-st.caption(f"Mean size of each characteristic's attribution ({METHODS[method]}, against the same baseline) "
+st.caption(f"Mean size of each characteristic's attribution ({METHODS[method].label}, against the same baseline) "
            f"over the demo tracks and over {SAMPLE_SIZE} synthetic tracks drawn from the training tracks' "
            "summary shipped with the model.")
 st.plotly_chart(global_figure(importance(method, _items(baseline))), width="stretch", key="global")

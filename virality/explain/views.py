@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from virality.explain.methods import attribute, song_array
+from virality.explain.methods import METHODS, attribute, method_key, song_array
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, Feature
 from virality.model.metadata import Distribution
 from virality.model.prediction import Predictor
@@ -29,7 +29,6 @@ from virality.model.prediction import Predictor
 N_FEATURES = len(FEATURE_NAMES)
 CONTINUOUS = [i for i, f in enumerate(FEATURES) if not f.is_discrete]
 DISCRETE = [i for i, f in enumerate(FEATURES) if f.is_discrete]
-GLOBAL_SAMPLES = {"gradshap": 64, "shapley": 10}  # per track, for the averages of global_importance
 
 
 def sweep_values(feature: Feature, n_points: int = 41, extra: tuple[float, ...] = ()) -> np.ndarray:
@@ -97,11 +96,11 @@ def global_importance(predictor: Predictor, demo: pd.DataFrame, sample: pd.DataF
     ``typical tracks (sample)``, sorted by the latter, largest first.
 
     The sampling methods use fewer samples per track than for one song
-    (``GLOBAL_SAMPLES``): averaging over hundreds of tracks smooths their noise."""
+    (the method's ``global_samples``): averaging over hundreds of tracks smooths their noise."""
     result = pd.DataFrame({"feature": list(FEATURE_NAMES), "label": [f.label for f in FEATURES]})
     for name, frame in (("demo tracks", demo), ("typical tracks (sample)", sample)):
         attr, _ = attribute(predictor, frame[list(FEATURE_NAMES)].to_numpy(), baseline, method=method,
-                            n_samples=GLOBAL_SAMPLES.get(method))
+                            n_samples=METHODS[method_key(method)].global_samples)
         result[name] = np.abs(attr).mean(0)
     return result.sort_values("typical tracks (sample)", ascending=False, ignore_index=True)
 
