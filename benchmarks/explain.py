@@ -31,12 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def seconds(fn, repeat: int = 3) -> float:
     """Median wall-clock seconds of ``repeat`` calls (no warm-up: cold costs count)."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(time_calls(fn, repeat=repeat, warmup=0))
 
 
 def single_song(predictor) -> dict:
