@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from virality.chunks import row_chunks
+from virality.features import CONTINUOUS
 from virality.model.quantiles import QuantileScale
-from virality.whatif.search import CONTINUOUS, snap_columns
+from virality.whatif.search import snap_columns
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]  # (n, 12) songs → (n,) points
 KeepFn = Callable[[np.ndarray], np.ndarray]  # (n, 12) songs → (n,) bool: edits that count

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from virality.config import ARTIFACTS_DIR, TrainConfig
-from virality.features import FEATURE_NAMES
+from virality.features import CONTINUOUS, FEATURE_NAMES
 from virality.model.bundle import META_FILE, BundleError, load_bundle
-from virality.model.networks import CONTINUOUS
 from virality.model.prediction import Predictor
 
 SECTIONS = ("features", "model", "config", "data", "training_medians", "metrics", "interval", "scores",

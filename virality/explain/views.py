@@ -22,13 +22,9 @@ import pandas as pd
 from scipy.special import ndtr
 
 from virality.explain.methods import METHODS, attribute, method_key, song_array
-from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, Feature
+from virality.features import BY_NAME, CONTINUOUS, DISCRETE, FEATURE_NAMES, FEATURES, N_FEATURES, Feature
 from virality.model.metadata import Distribution
 from virality.model.prediction import Predictor
-
-N_FEATURES = len(FEATURE_NAMES)
-CONTINUOUS = [i for i, f in enumerate(FEATURES) if not f.is_discrete]
-DISCRETE = [i for i, f in enumerate(FEATURES) if f.is_discrete]
 
 
 def sweep_values(feature: Feature, n_points: int = 41, extra: tuple[float, ...] = ()) -> np.ndarray:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from virality.model.networks import CONTINUOUS, quantile_knots
+from virality.features import CONTINUOUS
+from virality.model.networks import quantile_knots
 
 
 class QuantileScale:
