@@ -381,3 +381,15 @@ def test_the_song_predict_starts_from_is_exactly_the_typical_track(bundled, meth
     result = explain_song(bundled, default_song(), method=method)
     assert result.score == result.baseline_score
     assert np.all(result.table["attribution"].to_numpy() == 0)
+
+
+def test_sampling_methods_repeat_whatever_the_global_generators_hold(bundled):
+    """GradientShap draws its path points from numpy's global generator: the method's own seed
+    decides them, so a second process (or any other numpy user before it) gets the same answer."""
+    X = np.array([[bundled.typical_song[n] for n in FEATURE_NAMES]]) * 0.9
+    results = []
+    for outside in (1, 2):
+        np.random.seed(outside)
+        torch.manual_seed(outside)
+        results.append(attribute(bundled, X, method="gradshap", n_samples=32)[0])
+    assert np.array_equal(results[0], results[1])

@@ -19,6 +19,7 @@ large it may be at its default settings (``None``: no completeness property).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,6 +52,20 @@ def group_columns(values: np.ndarray, groups: tuple[int, ...]) -> np.ndarray:
     out = np.zeros((values.shape[0], len(FEATURE_NAMES)))
     np.add.at(out.T, np.asarray(groups), values.T)
     return out
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Run the sampling methods repeatably: torch's and numpy's global generators seeded with
+    ``seed`` (Captum's GradientShap draws its path points from numpy's), both restored after."""
+    state = np.random.get_state()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)
 
 
 def _as_rows(X: np.ndarray) -> np.ndarray:
@@ -267,8 +282,7 @@ class _OnTransformedInputs(AttributionMethod):
                       seed: int) -> np.ndarray:
         z, z0 = self.output.transformed(X), self.output.transformed(baseline)
         rows = self._rows_per_pass(n_samples)
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
+        with seeded(seed):
             attr = torch.cat([self._one_pass(z[part], z0, n_samples) for part in row_chunks(len(z), rows)])
         return self.output.grouped(attr)
 
@@ -344,8 +358,7 @@ class ShapleyValueSampling(_OnRawInputs):
 
     def _attributions(self, X: np.ndarray, baseline: np.ndarray, n_steps: int | None, n_samples: int | None,
                       seed: int) -> np.ndarray:
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
+        with seeded(seed):
             attr = captum_attr.ShapleyValueSampling(self._forward).attribute(
                 torch.as_tensor(X), baselines=torch.as_tensor(baseline), n_samples=n_samples,
                 perturbations_per_eval=len(FEATURE_NAMES))
