@@ -26,6 +26,9 @@ from virality.features import BY_NAME, CONTINUOUS, DISCRETE, FEATURE_NAMES, FEAT
 from virality.model.metadata import Distribution
 from virality.model.prediction import Predictor
 
+GLOBAL_SAMPLE_TRACKS = 300  # synthetic typical tracks the global importance averages over
+H_SAMPLE_TRACKS = 50  # ... and Friedman's H (partial dependence is costlier: 50 keeps it ~1 s)
+
 
 def sweep_values(feature: Feature, n_points: int = 41, extra: tuple[float, ...] = ()) -> np.ndarray:
     """Values of ``feature`` across its valid range: every key / both modes, else an even
