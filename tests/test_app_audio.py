@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.apptest import open_app
 from tests.audio_signals import song, wav_bytes, white_noise
-from virality.audio.analysis import MEASURED, SHORT_CLIP_SECONDS, analyse
+from virality.audio.analysis import SHORT_CLIP_SECONDS, analyse
 from virality.features import BY_NAME, default_song, format_duration, parse_duration
 
 SONG = wav_bytes(song(128, 2, False, 20.0))   # a 20 s clip in D minor: tempo, key and mode are clear

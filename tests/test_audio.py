@@ -12,10 +12,26 @@ import pyloudnorm
 import pytest
 import soundfile as sf
 
-from tests.audio_signals import (RATE, chord_progression, click_track, sine, song, surround, wav_bytes, white_noise,
-                                 write_in_blocks)
-from virality.audio.analysis import (KEY_MIN_FIT, MEASURED, NOT_MEASURED, SHORT_CLIP_SECONDS, TEMPO_RANGE, analyse,
-                                     describe_measurement)
+from tests.audio_signals import (
+    RATE,
+    chord_progression,
+    click_track,
+    sine,
+    song,
+    surround,
+    wav_bytes,
+    white_noise,
+    write_in_blocks,
+)
+from virality.audio.analysis import (
+    KEY_MIN_FIT,
+    MEASURED,
+    NOT_MEASURED,
+    SHORT_CLIP_SECONDS,
+    TEMPO_RANGE,
+    analyse,
+    describe_measurement,
+)
 from virality.audio.decode import BLOCK_FRAMES, MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, AudioError, decode
 from virality.audio.loudness import LoudnessMeter
 from virality.cli import PATH_CHARS, main
