@@ -236,6 +236,15 @@ def test_blockwise_loudness_equals_pyloudnorm(rate, layout):
     assert abs(analyse(wav_bytes(samples, rate)).values["loudness"].value - reference) <= 0.1
 
 
+def test_long_digital_silence_between_sounds_gives_pyloudnorms_value():
+    """Blocks of zeros after the filters have rung out are skipped, not filtered: same value."""
+    rate = 48000
+    samples = np.zeros((rate * 30, 2), np.float32)
+    samples[rate * 2:rate * 7] = chord_progression(0, True, seconds=5.0, rate=rate)[:, None]
+    samples[rate * 20:rate * 25] = 0.3 * sine(100, 0.5, seconds=5.0, rate=rate)[:, None]
+    assert _metered(samples, rate, BLOCK_FRAMES) == pytest.approx(_pyloudnorm(samples, rate), abs=0.01)
+
+
 def test_lfe_does_not_count_and_surrounds_weigh_1_41():
     def metered(gains):
         return _metered(surround(chord_progression(0, True), gains, noise=0), RATE, BLOCK_FRAMES)

@@ -23,6 +23,9 @@ SUB_BLOCKS_PER_SECOND = 10
 """100 ms sub-blocks."""
 SUB_BLOCKS_PER_GATE = 4
 """400 ms gating blocks, stepped by one sub-block (75 % overlap)."""
+RUNG_OUT = 1e-100
+"""Filter state below this (after a stretch of zeros) counts as rung out (it would otherwise
+decay into a limit cycle among the denormals, ~1e-322, and never reach 0)."""
 SURROUND_GAIN = 1.41
 # BS.1770-4 channel weights for the standard WAV/FLAC channel orders (1 … 8 channels):
 # L R C = 1, LFE = 0 (not counted), side/rear surrounds near ±110° = 1.41, back surrounds of
@@ -75,6 +78,12 @@ class LoudnessMeter:
             # Start as if the first sample had always been there: a file that starts (or stays) at a
             # constant offset gives no click of its own (a DC offset is inaudible; K-weighting removes it).
             self.state = sosfilt_zi(self.sos)[:, None, :] * channels[None, :, :1].astype(np.float64)
+        if np.abs(self.state).max() < RUNG_OUT and not channels.any():
+            # Digital silence once the filters have rung out: the output is 0 to within 1e-190 of
+            # power (the gate is at 1e-7), so skip the filtering; a file of mostly zeros costs its decoding.
+            self.state[:] = 0.0
+            self._split(np.zeros(channels.shape[1]))
+            return
         filtered, self.state = sosfilt(self.sos, channels, axis=-1, zi=self.state)
         power = self.weights @ np.multiply(filtered, filtered, out=filtered)   # (frames,)
         self._split(power)
@@ -102,7 +111,7 @@ class LoudnessMeter:
         if len(sums) < SUB_BLOCKS_PER_GATE:
             return -math.inf
         bounds = np.arange(len(sums) + 1) * self.rate // SUB_BLOCKS_PER_SECOND      # sub-block edges (samples)
-        window = np.convolve(sums, np.ones(SUB_BLOCKS_PER_GATE), mode="valid")        # 400 ms sums
+        window = np.maximum(np.convolve(sums, np.ones(SUB_BLOCKS_PER_GATE), mode="valid"), 0)  # 400 ms sums (≥ 0 despite rounding)
         mean_square = window / (bounds[SUB_BLOCKS_PER_GATE:] - bounds[:-SUB_BLOCKS_PER_GATE])
         with np.errstate(divide="ignore"):
             block_lufs = -0.691 + 10 * np.log10(mean_square)
