@@ -204,6 +204,31 @@ def key_accuracy() -> list[dict]:
     return rows
 
 
+def loudness_agreement() -> list[dict]:
+    """Blockwise BS.1770 (``LoudnessMeter``, the decoder's block size) against pyloudnorm on a
+    10 s song-like mix with a quiet first third, mono / stereo / 5.1 at 44.1 and 96 kHz (5.1:
+    pyloudnorm on its five channels L R C Ls Rs, as it takes no LFE)."""
+    import pyloudnorm
+
+    from virality.audio.decode import BLOCK_FRAMES
+
+    rows = []
+    for rate in (44100, 96000):
+        mono = song(110, 4, True, 10.0, rate=rate)[:, 0]
+        mono[: len(mono) // 3] *= 0.02
+        for layout, gains in (("mono", (1.0,)), ("stereo", (1.0, 0.7)), ("5.1", (1.0, 0.8, 0.6, 0.9, 0.4, 0.3))):
+            samples = surround(mono, gains)
+            meter = LoudnessMeter(rate, samples.shape[1])
+            for start in range(0, len(samples), BLOCK_FRAMES):
+                meter.add(samples[start:start + BLOCK_FRAMES])
+            reference = samples[:, [0, 1, 2, 4, 5]] if layout == "5.1" else samples
+            expected = pyloudnorm.Meter(rate).integrated_loudness(reference.astype(np.float64))
+            rows.append({"rate": rate, "layout": layout, "pyloudnorm": round(float(expected), 4),
+                         "blockwise": round(meter.integrated(), 4),
+                         "difference_lu": float(abs(meter.integrated() - expected))})
+    return rows
+
+
 def noise_uncertainty(n: int = 5) -> list[dict]:
     """White noise (no beat, no key): its tempo clarity, key fit and margins, and which are flagged uncertain."""
     rng = np.random.default_rng(0)
@@ -240,7 +265,7 @@ def main() -> None:
     tempo, keys, noise = tempo_accuracy(), key_accuracy(), noise_uncertainty()
     payload = {"load_average": os.getloadavg(), "decode_wav_baseline": baseline, "analyse": speed,
                "stages_wav_s": breakdown, "memory": memory, "commit": _commit(ROOT),
-               "tempo": tempo, "keys": keys, "noise": noise}
+               "loudness_vs_pyloudnorm": loudness_agreement(), "tempo": tempo, "keys": keys, "noise": noise}
     write_result("audio", payload, markdown(payload))
 
 
@@ -260,6 +285,9 @@ def markdown(p: dict) -> str:
         lines.append(f"| {name} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r['wall_s'] / base:.1f} |")
     lines += ["", "Steps (WAV, one run, s): " + ", ".join(f"{k} {v:.2f}" for k, v in p["stages_wav_s"].items()), ""]
     lines += memory_markdown(p["memory"], f"commit {p['commit']}") + [""]
+    agreement = p["loudness_vs_pyloudnorm"]
+    lines.append(f"- Blockwise BS.1770 loudness against pyloudnorm ({len(agreement)} signals: mono, stereo, 5.1 at "
+                 f"44.1 and 96 kHz): largest difference {max(r['difference_lu'] for r in agreement):.5f} LU.")
     tempo = p["tempo"]
     for kind in ("clicks", "song"):
         rows = [r for r in tempo if r["signal"] == kind]

@@ -72,37 +72,41 @@ class LoudnessMeter:
         """K-weight ``block`` (float32 or float64) and add its power to the 100 ms sub-blocks."""
         from scipy.signal import sosfilt, sosfilt_zi
 
+        if self.state is not None and np.abs(self.state).max() < RUNG_OUT and not block.any():
+            # Digital silence once the filters have rung out: the output is 0 to within 1e-190 of
+            # power (the gate is at 1e-7), so skip the filtering; a file of mostly zeros costs its decoding.
+            self.state[:] = 0.0
+            self._split(np.zeros(0), silent_frames=len(block))
+            return
         used = block if len(self.used) == block.shape[1] else block[:, self.used]
         channels = np.ascontiguousarray(used.T)             # (channels used, frames); sosfilt makes it float64
         if self.state is None:
             # Start as if the first sample had always been there: a file that starts (or stays) at a
             # constant offset gives no click of its own (a DC offset is inaudible; K-weighting removes it).
             self.state = sosfilt_zi(self.sos)[:, None, :] * channels[None, :, :1].astype(np.float64)
-        if np.abs(self.state).max() < RUNG_OUT and not channels.any():
-            # Digital silence once the filters have rung out: the output is 0 to within 1e-190 of
-            # power (the gate is at 1e-7), so skip the filtering; a file of mostly zeros costs its decoding.
-            self.state[:] = 0.0
-            self._split(np.zeros(channels.shape[1]))
-            return
         filtered, self.state = sosfilt(self.sos, channels, axis=-1, zi=self.state)
         power = self.weights @ np.multiply(filtered, filtered, out=filtered)   # (frames,)
         self._split(power)
 
-    def _split(self, power: np.ndarray) -> None:
-        """Add per-sample ``power`` to the sub-blocks; sub-block k ends at sample ⌊k·rate/10⌋."""
-        start, end = self.frames, self.frames + len(power)
+    def _split(self, power: np.ndarray, silent_frames: int = 0) -> None:
+        """Add per-sample ``power`` (or ``silent_frames`` samples of zero power) to the
+        sub-blocks; sub-block k ends at sample ⌊k·rate/10⌋."""
+        start, end = self.frames, self.frames + len(power) + silent_frames
         first = self.completed + 1
         last = (SUB_BLOCKS_PER_SECOND * (end + 1) - 1) // self.rate   # the last k whose boundary is ≤ end
         ends = np.arange(first, last + 1) * self.rate // SUB_BLOCKS_PER_SECOND - start
-        # running[i]: the unfinished sub-block's sum plus the first i samples of this block
-        running = self.partial + np.concatenate([[0.0], np.cumsum(power)])        # (frames + 1,)
+        if silent_frames:  # the unfinished sub-block ends with what it had; the others are 0
+            totals, block_total = np.full(len(ends), self.partial), self.partial
+        else:
+            # running[i]: the unfinished sub-block's sum plus the first i samples of this block
+            running = self.partial + np.concatenate([[0.0], np.cumsum(power)])    # (frames + 1,)
+            totals, block_total = running[ends], running[-1]
         if len(ends):
-            totals = running[ends]
             self.sub_blocks.append(np.diff(totals, prepend=0.0))
             self.completed += len(ends)
-            self.partial = running[-1] - totals[-1]
+            self.partial = block_total - totals[-1]
         else:
-            self.partial = running[-1]
+            self.partial = block_total
         self.frames = end
 
     def integrated(self) -> float:
