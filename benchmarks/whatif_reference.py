@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from virality.whatif.search import CONTINUOUS, QuantileScale, snap_columns
+from virality.features import CONTINUOUS
+from virality.whatif.search import QuantileScale, snap_columns
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]  # (n, 12) songs → (n,) points
 KeepFn = Callable[[np.ndarray], np.ndarray]  # (n, 12) songs → (n,) bool: edits that count

@@ -11,6 +11,7 @@ from virality.batch.plots import compare_figure, ranked_figure
 from virality.batch.ranking import DRIVERS_NOTE, BatchResult, compare_tracks, display_order, filter_table, score_upload
 from virality.data.demo import DEMO_CSV
 from virality.data.reading import DataError
+from virality.plotting import FILLED_CELL
 
 STYLE_LIMIT = 2000  # highlight filled cells in tables up to this many rows (styling is slow)
 DISPLAY_ROWS = 10_000  # rows sent to the browser; the downloads always hold every row
@@ -84,7 +85,7 @@ st.caption(f"{len(shown):,} of {result.n_rows:,} rows" + (f" (the first {DISPLAY
            "up_/down_: the two characteristics pushing the score up most and holding it back most")
 table = shown = shown.head(DISPLAY_ROWS)[display_order(result)]
 if "filled" in shown and len(shown) <= STYLE_LIMIT:
-    table = shown.style.apply(lambda row: ["background-color: #fff4d6" if row["filled"] else "" for _ in row],
+    table = shown.style.apply(lambda row: [f"background-color: {FILLED_CELL}" if row["filled"] else "" for _ in row],
                               axis=1)
 st.dataframe(table, key="batch_table", column_config={
     "predicted_popularity": st.column_config.NumberColumn("score", format="%.1f"),

@@ -5,6 +5,7 @@ import streamlit as st
 from ui.layout import page_header, page_link
 from ui.state import current_song, get_predictor, set_song
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, format_duration
+from virality.plotting import CHANGED_CELL
 from virality.whatif.plots import before_after_figure, edits_frame
 from virality.whatif.search import PRODUCER_CHOICES, WhatIfResult, search
 
@@ -111,7 +112,7 @@ for i, (card, s) in enumerate(zip(cards, result.suggestions), 1):
 if result.suggestions:
     st.plotly_chart(before_after_figure(result, predictor.interval_level), width="stretch", key="whatif_chart")
     values, changed = edits_frame(result)
-    st.dataframe(values.style.apply(lambda _: changed.map(lambda c: "background-color: #d3f9d8; font-weight: bold"
+    st.dataframe(values.style.apply(lambda _: changed.map(lambda c: f"background-color: {CHANGED_CELL}; font-weight: bold"
                                                           if c else ""), axis=None), width="stretch",
                  height=35 * (len(values) + 1) + 3)  # all 12 characteristics, no inner scrolling
     st.caption("Highlighted: the edits. The interval is wide because 12 audio numbers say little about "

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from virality.features import BY_NAME, FEATURE_NAMES, default_song
+from virality.features import BY_NAME, CONTINUOUS, FEATURE_NAMES, default_song
 from virality.model.prediction import load_predictor
-from virality.whatif.search import CONTINUOUS, MIN_EXTRA, PRODUCER_CHOICES, quantile_scale, search
+from virality.whatif.search import MIN_EXTRA, PRODUCER_CHOICES, quantile_scale, search
 
 ROOT = Path(__file__).resolve().parent.parent
 

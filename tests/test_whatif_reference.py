@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from benchmarks.whatif_reference import closest, lower_bound_of_k, set_optima
-from virality.features import BY_NAME, FEATURE_NAMES
+from virality.features import BY_NAME, CONTINUOUS, FEATURE_NAMES
 from virality.model.prediction import load_predictor
-from virality.whatif.search import CONTINUOUS, PRODUCER_CHOICES, _problem, quantile_scale, search
+from virality.whatif.search import PRODUCER_CHOICES, _problem, quantile_scale, search
 
 DANCE, ENERGY, TEMPO = (FEATURE_NAMES.index(n) for n in ("danceability", "energy", "tempo"))
 

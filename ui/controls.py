@@ -77,13 +77,5 @@ def _render(feature: Feature, key: str, previous: float) -> float:
             return previous
         return ms
     return float(st.slider(label, float(feature.low), float(feature.high), step=float(feature.step), key=key,
-                           help=feature.help, format=_slider_format(feature)))
+                           help=feature.help, format=feature.value_format))
 
-
-def _slider_format(feature: Feature) -> str:
-    """printf-style label for the slider's value, in the characteristic's unit."""
-    if feature.name == "tempo":
-        return "%.0f BPM"
-    if feature.name == "loudness":
-        return "%.1f dB"
-    return "%.2f"

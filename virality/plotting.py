@@ -17,6 +17,9 @@ GREY = "#8b949e"
 LIGHT = "#d0d7de"
 TEXT = "#1f2328"
 BAND = "rgba(31,111,235,0.15)"  # BLUE at 15 %: an interval drawn as a band
+PANEL = "#f6f8fa"  # a note's background
+CHANGED_CELL = "#d3f9d8"  # a table cell a suggestion changed
+FILLED_CELL = "#fff4d6"  # a table row with values filled in for the user
 MS_PER_MINUTE = 60_000.0
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 from virality.batch.ranking import RANK_COLUMN, BatchResult
 from virality.features import BY_NAME
 from virality.model.prediction import Predictor
+from virality.plotting import BLUE, LIGHT, PANEL, TEXT
 
 FORMULA_START = re.compile(r"^[=+\-@\t\r]")
 REPORT_ROWS = 500
@@ -109,10 +110,10 @@ def html_report(result: BatchResult, predictor: Predictor, title: str = "Track r
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body {{ font-family: system-ui, -apple-system, sans-serif; margin: 2rem auto; max-width: 1100px; color: #1f2328; }}
+body {{ font-family: system-ui, -apple-system, sans-serif; margin: 2rem auto; max-width: 1100px; color: {TEXT}; }}
 .table {{ border-collapse: collapse; width: 100%; font-size: 0.9rem; }}
-.table th, .table td {{ border-bottom: 1px solid #d0d7de; padding: 4px 8px; text-align: left; }}
-.note {{ background: #f6f8fa; border-left: 4px solid #1f6feb; padding: 0.6rem 1rem; }}
+.table th, .table td {{ border-bottom: 1px solid {LIGHT}; padding: 4px 8px; text-align: left; }}
+.note {{ background: {PANEL}; border-left: 4px solid {BLUE}; padding: 0.6rem 1rem; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>{result.n_scored:,} of {result.n_rows:,} tracks scored on {stamp} by <em>virality</em>, which predicts TikTok

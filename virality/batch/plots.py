@@ -10,8 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from virality.model.prediction import Predictor
-
-BLUE, ORANGE, GREY, LIGHT = "#1f6feb", "#d1670f", "#8b949e", "#d0d7de"
+from virality.plotting import BLUE, GREY, LIGHT, ORANGE
 
 
 def ranked_figure(table: pd.DataFrame, labels: pd.Series, predictor: Predictor, limit: int = 40) -> go.Figure:

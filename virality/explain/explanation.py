@@ -14,6 +14,7 @@ import pandas as pd
 from virality.explain.methods import METHODS, TOLERANCE, attribute, method_key, song_array
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, load_song_arg, parse_song
 from virality.model.prediction import Predictor
+from virality.plotting import signed
 
 
 @dataclass
@@ -94,11 +95,11 @@ def summary_sentence(explanation: Explanation, minimum: float = 0.25) -> str:
     other = table[table["attribution"] < -minimum] if main_up else table[table["attribution"] > minimum]
     main = main.reindex(main["attribution"].abs().sort_values(ascending=False).index).head(2)
     other = other.reindex(other["attribution"].abs().sort_values(ascending=False).index).head(1)
-    parts = " and ".join(f"{_phrase(r)} ({r.attribution:+.1f})" for r in main.itertuples())
+    parts = " and ".join(f"{_phrase(r)} ({signed(r.attribution)})" for r in main.itertuples())
     sentence = f"Mostly {'lifted by' if main_up else 'held back by'} {parts}" if parts else "Close to the baseline"
     if len(other):
         r = next(other.itertuples())
-        sentence += f"; {_phrase(r)} {'helps' if r.attribution > 0 else 'holds it back'} ({r.attribution:+.1f})"
+        sentence += f"; {_phrase(r)} {'helps' if r.attribution > 0 else 'holds it back'} ({signed(r.attribution)})"
     return sentence[0].upper() + sentence[1:] + "."
 
 

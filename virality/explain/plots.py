@@ -11,15 +11,9 @@ from plotly.subplots import make_subplots
 
 from virality.explain.explanation import Explanation
 from virality.features import BY_NAME, FEATURES
-from virality.plotting import axis_unit, axis_values
+from virality.plotting import BAND, BLUE, GREEN, LIGHT, RED, axis_unit, axis_values, signed
 
-UP, DOWN, BLUE, BAND = "#2da44e", "#cf222e", "#1f6feb", "rgba(31,111,235,0.15)"
-
-
-def signed(points: float) -> str:
-    """``+2.1``, ``−0.4``, ``0.0`` (no "−0.0")."""
-    return "0.0" if abs(points) < 0.05 else f"{points:+.1f}".replace("-", "−")
-
+UP, DOWN = GREEN, RED
 
 def baseline_name(label: str) -> str:
     """``"typical"`` → ``"typical track"``; a demo title or scored song as it is."""
@@ -43,7 +37,7 @@ def waterfall_figure(explanation: Explanation) -> go.Figure:
         x=[explanation.baseline_score, *table["attribution"], total],
         text=[f"{explanation.baseline_score:.1f}", *[signed(a) for a in table["attribution"]], f"{total:.1f}"],
         textposition="outside", increasing=dict(marker_color=UP), decreasing=dict(marker_color=DOWN),
-        totals=dict(marker_color=BLUE), connector=dict(line=dict(color="#d0d7de"))))
+        totals=dict(marker_color=BLUE), connector=dict(line=dict(color=LIGHT))))
     path = explanation.baseline_score + np.concatenate([[0.0], np.cumsum(table["attribution"])])
     margin = max(2.0, 0.15 * float(path.max() - path.min()))
     low, high = float(path.min()) - margin, float(path.max()) + margin

@@ -22,12 +22,9 @@ import pandas as pd
 from scipy.special import ndtr
 
 from virality.explain.methods import attribute, song_array
-from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, Feature
+from virality.features import BY_NAME, CONTINUOUS, DISCRETE, FEATURE_NAMES, FEATURES, N_FEATURES, Feature
 from virality.model.prediction import Predictor
 
-N_FEATURES = len(FEATURE_NAMES)
-CONTINUOUS = [i for i, f in enumerate(FEATURES) if not f.is_discrete]
-DISCRETE = [i for i, f in enumerate(FEATURES) if f.is_discrete]
 GLOBAL_SAMPLES = {"gradshap": 64, "shapley": 10}  # per track, for the averages of global_importance
 
 

@@ -163,11 +163,6 @@ def load_predictor(path: str | Path = ARTIFACTS_DIR) -> Predictor:
     return Predictor(model, metadata)
 
 
-def predict_song(song: Mapping[str, Any], path: str | Path = ARTIFACTS_DIR) -> Prediction:
-    """Convenience: ``load_predictor(path).predict_song(song)``."""
-    return load_predictor(path).predict_song(song)
-
-
 def model_summary(predictor: Predictor, cross_validated: dict | None = None) -> str:
     """Plain words on which model is loaded and how far off it typically is.
 

@@ -48,13 +48,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, N_FEATURES, parse_song
+from virality.features import (
+    BY_NAME,
+    CONTINUOUS,
+    FEATURE_NAMES,
+    FEATURES,
+    KEY_INDEX,
+    MODE_INDEX,
+    N_FEATURES,
+    parse_song,
+)
 from virality.model.networks import quantile_knots
 from virality.model.prediction import Predictor
 
-KEY = FEATURE_NAMES.index("key")
-MODE = FEATURE_NAMES.index("mode")
-CONTINUOUS = tuple(i for i, f in enumerate(FEATURES) if not f.is_discrete)
 _SLIDER_LOW, _SLIDER_HIGH, _SLIDER_STEP = (np.array([getattr(f, a) for f in FEATURES], float)
                                            for a in ("low", "high", "step"))
 # What a producer can change in the mix, master, arrangement or edit without writing a new song:
@@ -231,11 +237,11 @@ def _problem(predictor: Predictor, x0: np.ndarray, target: float, vary: Sequence
         if box_low[j] > box_high[j]:
             allowed[j] = False
     keys, modes = [], []
-    if allowed[KEY]:
+    if allowed[KEY_INDEX]:
         lo, hi = bounds.get("key", (None, None))
-        keys = [float(k) for k in range(12) if k != x0[KEY] and (lo is None or k >= lo) and (hi is None or k <= hi)]
-    if allowed[MODE]:
-        modes = [m for m in (0.0, 1.0) if m != x0[MODE]]
+        keys = [float(k) for k in range(12) if k != x0[KEY_INDEX] and (lo is None or k >= lo) and (hi is None or k <= hi)]
+    if allowed[MODE_INDEX]:
+        modes = [m for m in (0.0, 1.0) if m != x0[MODE_INDEX]]
         lo, hi = bounds.get("mode", (None, None))
         modes = [m for m in modes if (lo is None or m >= lo) and (hi is None or m <= hi)]
     u0, u_low, u_high = scale.to_quantile(np.stack([x0, box_low, box_high]))
@@ -269,7 +275,7 @@ def _scan(predictor: Predictor, problem: _Problem) -> tuple[np.ndarray, np.ndarr
     U = np.tile(u0, (len(cols), 1))
     U[np.arange(len(cols)), cols] = u0[cols] + np.tile(fractions, 2 * len(free)) * (ends - u0[cols])
     X = [problem.x0[None], _to_songs(predictor, problem, U)]
-    for j, values in ((KEY, problem.keys), (MODE, problem.modes)):
+    for j, values in ((KEY_INDEX, problem.keys), (MODE_INDEX, problem.modes)):
         discrete = np.tile(problem.x0, (len(values), 1))
         discrete[:, j] = values
         X.append(discrete)
@@ -288,10 +294,10 @@ def _options(predictor: Predictor, problem: _Problem, X: np.ndarray, gains: np.n
     axis = np.argmax(X != problem.x0, axis=1)
     signed = np.zeros(X.shape)
     signed[:, list(CONTINUOUS)] = quantile_scale(predictor).to_quantile(X) - problem.u0
-    if np.isin(axis, (KEY, MODE)).any():  # key/mode: their fixed costs
-        signed[:, [KEY, MODE]] = _moves(predictor, problem.x0, X)[:, [KEY, MODE]]
+    if np.isin(axis, (KEY_INDEX, MODE_INDEX)).any():  # key/mode: their fixed costs
+        signed[:, [KEY_INDEX, MODE_INDEX]] = _moves(predictor, problem.x0, X)[:, [KEY_INDEX, MODE_INDEX]]
     delta = signed[np.arange(len(X)), axis]
-    discrete = (axis == KEY) | (axis == MODE)
+    discrete = (axis == KEY_INDEX) | (axis == MODE_INDEX)
     parts = [(axis[discrete], np.zeros(discrete.sum()), X[discrete, axis[discrete]], delta[discrete],
               gains[discrete])]
     side = np.sign(delta) * ~discrete
@@ -382,17 +388,17 @@ def _apply(predictor: Predictor, problem: _Problem, options: _Options, combos: l
     u0, u_low, u_high = problem.u0, problem.u_low, problem.u_high
     n, levels = t.shape
     delta = np.zeros((n, len(CONTINUOUS)))
-    discrete = np.tile(problem.x0[[KEY, MODE]], (n, 1))
+    discrete = np.tile(problem.x0[[KEY_INDEX, MODE_INDEX]], (n, 1))
     for i, chosen in enumerate(combos):
         for o in chosen:
             j = options.axis[o]
-            if j in (KEY, MODE):
-                discrete[i, 0 if j == KEY else 1] = options.value[o]
+            if j in (KEY_INDEX, MODE_INDEX):
+                discrete[i, 0 if j == KEY_INDEX else 1] = options.value[o]
             else:
                 delta[i, CONTINUOUS.index(j)] = options.delta[o]
     U = np.clip(u0 + np.repeat(delta, levels, 0) * t.reshape(-1, 1), u_low, u_high)
     X = _to_songs(predictor, problem, U)
-    X[:, [KEY, MODE]] = np.repeat(discrete, levels, 0)
+    X[:, [KEY_INDEX, MODE_INDEX]] = np.repeat(discrete, levels, 0)
     return X
 
 
@@ -457,7 +463,7 @@ def _balance_rays(predictor: Predictor, problem: _Problem, X: np.ndarray,
     cont = np.array(CONTINUOUS)
     moved = X[:, cont] != problem.x0[cont]
     n_moved = moved.sum(1)
-    plain = (X[:, [KEY, MODE]] == problem.x0[[KEY, MODE]]).all(1) & (n_moved >= 2) & (n_moved <= 3)
+    plain = (X[:, [KEY_INDEX, MODE_INDEX]] == problem.x0[[KEY_INDEX, MODE_INDEX]]).all(1) & (n_moved >= 2) & (n_moved <= 3)
     rows = np.flatnonzero(plain)
     rows = rows[np.argsort(distance[rows], kind="stable")]
     _, first = np.unique(moved[rows], axis=0, return_index=True)  # the closest edit of each set
@@ -493,9 +499,9 @@ def _moves(predictor: Predictor, x0: np.ndarray, X: np.ndarray) -> np.ndarray:
     scale = quantile_scale(predictor)
     moves = np.zeros(X.shape)
     moves[:, list(CONTINUOUS)] = np.abs(scale.to_quantile(X) - scale.to_quantile(x0[None]))
-    semitones = np.abs(X[:, KEY] - x0[KEY]) % 12
-    moves[:, KEY] = np.minimum(semitones, 12 - semitones) * KEY_COST_PER_SEMITONE
-    moves[:, MODE] = np.abs(X[:, MODE] - x0[MODE]) * MODE_COST
+    semitones = np.abs(X[:, KEY_INDEX] - x0[KEY_INDEX]) % 12
+    moves[:, KEY_INDEX] = np.minimum(semitones, 12 - semitones) * KEY_COST_PER_SEMITONE
+    moves[:, MODE_INDEX] = np.abs(X[:, MODE_INDEX] - x0[MODE_INDEX]) * MODE_COST
     return moves
 
 
