@@ -447,3 +447,22 @@ def test_decoding_accepts_a_file_object():
 def test_long_mp3_keeps_the_length_its_header_declares():
     analysis = analyse(mp3_bytes(song(120, 0, True, 25.0)), max_seconds=15.0)
     assert analysis.truncated and abs(analysis.values["duration"].value - 25_000) <= 100
+
+
+@needs_ffmpeg
+def test_what_libsndfile_cannot_open_is_streamed_through_ffmpeg_in_bounded_blocks(tmp_path):
+    """AAC in MP4 (.m4a): libsndfile refuses it, ffmpeg decodes it block by block."""
+    wav = tmp_path / "song.wav"
+    wav.write_bytes(wav_bytes(song(120, 7, True, 20.0)))
+    m4a = tmp_path / "song.m4a"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(wav), "-c:a", "aac", "-b:a", "192k", str(m4a)],
+                   check=True)
+    with pytest.raises(sf.LibsndfileError):
+        sf.info(str(m4a))
+    sink, decoded = decode(m4a, _Recorder)
+    assert sink.format.channels == 2 and max(n for n, _ in sink.blocks) <= BLOCK_FRAMES
+    assert abs(decoded.analysed_seconds - 20.0) <= 0.1
+    reference, measured = analyse(wav).values, analyse(m4a.read_bytes()).values
+    assert abs(measured["tempo"].value - reference["tempo"].value) <= 1.0
+    assert (measured["key"].value, measured["mode"].value) == (7.0, 1.0)
+    assert abs(measured["loudness"].value - reference["loudness"].value) <= 0.5

@@ -184,24 +184,29 @@ def _audioread_blocks(source: bytes | Path) -> Iterator[tuple[AudioFormat, Calla
             raise _DecoderFailed from None
 
         def blocks(limit: int) -> Iterator[np.ndarray]:
-            buffers, read = iter(handle), 0
-            pending: list[np.ndarray] = []  # ffmpeg's buffers are a few kB: gather a block's worth
-            while read < limit:
+            channels, step = fmt.channels, BLOCK_FRAMES * fmt.channels
+            buffers, read, pending, size = iter(handle), 0, [], 0   # ffmpeg's buffers are a few kB
+            while True:
                 try:
                     buffer = next(buffers, None)
                 except Exception:  # noqa: BLE001
                     raise _DecoderFailed from None
                 if buffer is not None:
                     pending.append(np.frombuffer(buffer, "<i2"))
-                if buffer is None or sum(map(len, pending)) >= BLOCK_FRAMES * fmt.channels:
-                    flat = np.concatenate(pending) if pending else np.zeros(0, "<i2")
-                    whole = min(len(flat) // fmt.channels, limit - read)
-                    if whole:
-                        yield flat[: whole * fmt.channels].reshape(whole, fmt.channels).astype(np.float32) / 32768.0
-                        read += whole
-                    pending = [flat[whole * fmt.channels:]]
+                    size += len(pending[-1])
+                    if size < step:
+                        continue
+                flat = np.concatenate(pending) if pending else np.zeros(0, "<i2")
+                usable = len(flat) // channels * channels if buffer is None else len(flat) // step * step
+                for begin in range(0, usable, step):
+                    frames = min((min(usable, begin + step) - begin) // channels, limit - read)
+                    yield flat[begin:begin + frames * channels].reshape(frames, channels).astype(np.float32) / 32768.0
+                    read += frames
+                    if read >= limit:
+                        return
                 if buffer is None:
                     return
+                pending, size = [flat[usable:]], len(flat) - usable
 
         yield fmt, blocks
 
