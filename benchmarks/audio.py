@@ -131,14 +131,15 @@ except AudioError as err:
     outcome = "refused: " + str(err)
 with open("/proc/self/status") as status:
     peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-print(json.dumps({"wall_s": time.perf_counter() - start, "outcome": outcome, "peak_rss_mb": peak_kb / 1024}))
+print(json.dumps({"wall_s": time.perf_counter() - start, "cpu_s": time.process_time(), "outcome": outcome,
+                  "peak_rss_mb": peak_kb / 1024}))
 """
 # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across fork and exec, so a child of
 # this process (which holds the 10-minute WAV it wrote) would report at least the parent's peak.
 
 
 def peak_memory(path: Path, code: Path = ROOT) -> dict:
-    """Peak RSS (MB, Linux ``VmHWM`` of the child), wall seconds (imports included) and outcome of one
+    """Peak RSS (MB, Linux ``VmHWM`` of the child), wall and CPU seconds (imports included) and outcome of one
     analysis of ``path`` in a fresh Python process using the ``virality`` package under ``code``."""
     done = subprocess.run([sys.executable, "-c", MEASURE_IN_CHILD, str(path)], cwd=code, capture_output=True,
                           text=True, env={**os.environ, "PYTHONPATH": str(code)}, check=True)
@@ -153,14 +154,15 @@ def memory_table(code: Path = ROOT) -> dict[str, dict]:
         return {name: peak_memory(path, code) for name, path in files.items()}
 
 
-def memory_markdown(table: dict[str, dict], code: str) -> list[str]:
+def memory_markdown(table: dict[str, dict], code: str, load: float) -> list[str]:
     lines = [f"### Peak memory of one analysis in a fresh process ({code})", "",
-             f"Load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall times move with it).", "",
-             "| file | size MB | peak RSS MB | wall s | outcome |", "|---|---:|---:|---:|---|"]
+             f"Load average {load:.1f} on {os.cpu_count()} cores (wall times move with it).", "",
+             "| file | size MB | peak RSS MB | wall s | CPU s | outcome |", "|---|---:|---:|---:|---:|---|"]
     for name, r in table.items():
         outcome = r["outcome"] if isinstance(r["outcome"], str) else ", ".join(
             f"{k} {v:g}" for k, v in r["outcome"].items())
-        lines.append(f"| {name} | {r['file_mb']:.1f} | {r['peak_rss_mb']:.0f} | {r['wall_s']:.1f} | {outcome} |")
+        cpu = f"{r['cpu_s']:.1f}" if "cpu_s" in r else "—"
+        lines.append(f"| {name} | {r['file_mb']:.1f} | {r['peak_rss_mb']:.0f} | {r['wall_s']:.1f} | {cpu} | {outcome} |")
     return lines
 
 
@@ -253,8 +255,9 @@ def main() -> None:
         table = memory_table(code)
         label = f"commit {_commit(code)}"
         name = "audio_memory" if code == ROOT else f"audio_memory_{_commit(code)}"
-        write_result(name, {"code": str(code), "commit": _commit(code), "memory": table},
-                     "\n".join(memory_markdown(table, label)))
+        load = os.getloadavg()[0]
+        write_result(name, {"code": str(code), "commit": _commit(code), "load_average": load, "memory": table},
+                     "\n".join(memory_markdown(table, label, load)))
         return
     with tempfile.TemporaryDirectory() as folder:
         files = write_files(Path(folder))
@@ -284,10 +287,10 @@ def markdown(p: dict) -> str:
     for name, r in p["analyse"].items():
         lines.append(f"| {name} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r['wall_s'] / base:.1f} |")
     lines += ["", "Steps (WAV, one run, s): " + ", ".join(f"{k} {v:.2f}" for k, v in p["stages_wav_s"].items()), ""]
-    lines += memory_markdown(p["memory"], f"commit {p['commit']}") + [""]
+    lines += memory_markdown(p["memory"], f"commit {p['commit']}", p["load_average"][0]) + [""]
     agreement = p["loudness_vs_pyloudnorm"]
     lines.append(f"- Blockwise BS.1770 loudness against pyloudnorm ({len(agreement)} signals: mono, stereo, 5.1 at "
-                 f"44.1 and 96 kHz): largest difference {max(r['difference_lu'] for r in agreement):.5f} LU.")
+                 f"44.1 and 96 kHz): largest difference {max(r['difference_lu'] for r in agreement):.1e} LU.")
     tempo = p["tempo"]
     for kind in ("clicks", "song"):
         rows = [r for r in tempo if r["signal"] == kind]

@@ -52,22 +52,21 @@ def use_measured(name: str) -> None:
     set_song(result["analysis"].song(current_song(), names=[name]), source=result["source"])
 
 
-def _current_analysis() -> tuple[dict, AudioAnalysis] | None:
-    """The analysed upload while the current song still comes from it."""
+def _current_analysis() -> AudioAnalysis | None:
+    """The analysis of the upload while the current song still comes from it."""
     result = st.session_state.get(RESULT_KEY)
     if not result or result["analysis"] is None or st.session_state.get("song_source") != result["source"]:
         return None
-    return result, result["analysis"]
+    return result["analysis"]
 
 
 def audio_marks() -> dict[str, Mark]:
     """Captions for ``song_controls``: "measured from audio" under a control while it shows the
     measured value; under one whose value was held back (``AudioAnalysis.held_back``), the
     measured value and why it was not applied, while it shows something else."""
-    current = _current_analysis()
-    if current is None:
+    analysis = _current_analysis()
+    if analysis is None:
         return {}
-    analysis = current[1]
     held_back = analysis.held_back()
     marks = {}
     for name, m in analysis.values.items():

@@ -53,15 +53,17 @@ TEMPO_RANGE = (30.0, 250.0)
 the model's highest valid tempo."""
 TEMPO_MIN_CLARITY = 0.2
 """A tempo whose pulse clarity is below this is uncertain. White noise gives 0.08–0.11, the
-synthetic click tracks 0.95 or more and the chord-and-click songs 0.87–0.91
+synthetic click tracks 0.95–1.00 and the chord-and-click songs 0.79–0.94
 (``python -m benchmarks.audio``)."""
 KEY_MIN_FIT = 0.5
 """A key (and its mode) is uncertain when the pitch profile correlates less than this with
-every key profile: white noise gives 0.28–0.34, a lone click 0.35, the synthetic chord
-progressions and songs 0.79–0.91."""
+every key profile: white noise gives 0.27–0.32, the 24 synthetic chord progressions
+0.85–0.91 (``python -m benchmarks.audio``). Noise's margins (0.07–0.12) are not near 0, so
+the margin alone could not tell it from music."""
 KEY_MIN_MARGIN = 0.05
-"""…or when the best key (mode) beats the runner-up by less than this: near a tie. The
-synthetic progressions give 0.15–0.36; a lone sine, which has no mode, gives 0.004."""
+"""…or when the best key (mode) beats the runner-up by less than this: a near tie. The
+synthetic progressions' margins are 0.16–0.35; a lone sine, which has no mode, has a mode
+margin below it (tests/test_audio.py)."""
 SHORT_CLIP_SECONDS = 60.0
 """A file shorter than this is probably a clip of a song (a TikTok sound is 15–60 s), not the
 whole song: its length is offered, not applied by default."""
