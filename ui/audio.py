@@ -11,7 +11,15 @@ import streamlit as st
 
 from ui.controls import Mark, shows_value
 from ui.state import current_song, set_song
-from virality.audio.analysis import NOT_MEASURED, AudioAnalysis, analyse, describe_measurement
+from virality.audio.analysis import (
+    KEY_MIN_FIT,
+    KEY_MIN_MARGIN,
+    NOT_MEASURED,
+    TEMPO_MIN_CLARITY,
+    AudioAnalysis,
+    analyse,
+    describe_measurement,
+)
 from virality.audio.decode import ANALYSE_SECONDS, MAX_CHANNELS, MAX_SAMPLE_RATE, AudioError
 from virality.features import BY_NAME
 
@@ -124,7 +132,9 @@ def _show_result(result: dict) -> None:
     _offer_held_back(analysis, held_back)
     st.caption("Confidence: for tempo, how clearly the beat repeats (0–1; the half or double tempo may fit as "
                "well); for key and mode, how far the best key profile beats the runner-up (0 = a tie). "
-               "Not measured, still yours to set: " + ", ".join(BY_NAME[n].label.lower() for n in NOT_MEASURED) + ".")
+               f"A tempo clearer than {TEMPO_MIN_CLARITY} and a key and mode that fit a key profile (correlation "
+               f"{KEY_MIN_FIT} or more) with a margin of {KEY_MIN_MARGIN} or more are applied; others are marked "
+               "uncertain and wait for you. Not measured, still yours to set: " + ", ".join(BY_NAME[n].label.lower() for n in NOT_MEASURED) + ".")
 
 
 def _offer_held_back(analysis: AudioAnalysis, held_back: dict[str, str]) -> None:
