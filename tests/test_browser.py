@@ -178,3 +178,24 @@ def test_model_page_draws_the_benchmark_calibration_and_shapes(page):
     until(page, lambda d: len(d.find_elements("css selector", '[data-testid="stPlotlyChart"] .main-svg')) >= 2 + 12,
           message="the Model page's charts were not drawn")
     screenshot(page, "model")
+
+
+def test_audio_upload_applies_tempo_key_mode_and_offers_loudness_and_length(page, bundled, tmp_path):
+    """A 20 s clip: tempo, key and mode fill the controls; the measured LUFS and the clip's
+    length are shown, not applied, so the score moves only with tempo, key and mode."""
+    from tests.audio_signals import song, wav_bytes
+
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(wav_bytes(song(128, 2, False, 20.0)))
+    by_text(page, "Start from an audio file", '[data-testid="stExpander"] summary').click()
+    page.find_element("css selector", '[data-testid="stFileUploader"] input[type="file"]').send_keys(str(clip))
+    by_text(page, "Measured from", "p", timeout=90)
+    wait_idle(page)
+    by_text(page, "LUFS", '[data-testid="stCaptionContainer"]')
+    by_text(page, "Is that the whole song?", "p")
+    assert page.find_elements("css selector", '[data-testid="stAudio"]'), "no player for a file that was analysed"
+    song_shown = song_on_screen(page)
+    assert (song_shown["key"], song_shown["mode"]) == (2.0, 0.0) and abs(song_shown["tempo"] - 128) <= 2
+    assert (song_shown["loudness"], song_shown["duration"]) == (default_song()["loudness"], default_song()["duration"])
+    assert metric_value(page, SCORE_LABEL) == f"{bundled.predict_song(song_shown).score:.1f}"
+    screenshot(page, "predict-audio")

@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import streamlit as st
 
 from ui.state import WIDGET_PREFIX, current_song
-from virality.features import FEATURES, KEY_NAMES, MODE_NAMES, Feature, format_duration, parse_duration
+from virality.features import BY_NAME, FEATURES, KEY_NAMES, MODE_NAMES, Feature, format_duration, parse_duration
 
 
-def song_controls(columns: int = 2, marks: Mapping[str, tuple[float, str]] | None = None) -> dict[str, float]:
+class Mark(NamedTuple):
+    """A caption under one control: ``caption`` while the control shows ``value`` (e.g.
+    "measured from audio"), ``otherwise`` (may be empty) when it shows something else."""
+
+    value: float
+    caption: str
+    otherwise: str = ""
+
+
+def shows_value(name: str, shown: float, value: float) -> bool:
+    """Whether a control showing ``shown`` shows ``value`` (to within half its step: a length of
+    17.5 s shows as 0:18)."""
+    return abs(shown - value) <= BY_NAME[name].step / 2 + 1e-6
+
+
+def song_controls(columns: int = 2, marks: Mapping[str, Mark] | None = None) -> dict[str, float]:
     """Render the 12 controls for the current song; return the song they now show.
 
-    ``marks``: ``{name: (value, caption)}`` — the caption is shown under that control while it
-    still shows ``value`` (e.g. "measured from audio")."""
+    ``marks``: ``{name: Mark}`` — captions under the controls (see ``Mark``)."""
     marks = marks or {}
     song = current_song()
     slots = st.columns(columns)
@@ -24,8 +39,11 @@ def song_controls(columns: int = 2, marks: Mapping[str, tuple[float, str]] | Non
             st.session_state[key] = _widget_value(feature, song[feature.name])
         with slots[index % columns]:
             song[feature.name] = _render(feature, key, song[feature.name])
-            if feature.name in marks and abs(song[feature.name] - marks[feature.name][0]) <= feature.step / 2 + 1e-6:
-                st.caption(marks[feature.name][1])
+            mark = marks.get(feature.name)
+            if mark is not None:
+                caption = mark.caption if shows_value(feature.name, song[feature.name], mark.value) else mark.otherwise
+                if caption:
+                    st.caption(caption)
     st.session_state["song"] = song
     return song
 
