@@ -17,11 +17,12 @@ def song_controls(columns: int = 2, marks: Mapping[str, tuple[float, str]] | Non
     still shows ``value`` (e.g. "measured from audio")."""
     marks = marks or {}
     song = current_song()
-    slots = st.columns(columns)
     for index, feature in enumerate(FEATURES):
         key = WIDGET_PREFIX + feature.name
         if key not in st.session_state:
             st.session_state[key] = _widget_value(feature, song[feature.name])
+        if index % columns == 0:  # one row of ``columns`` at a time: stacked on a phone, still in order
+            slots = st.columns(columns)
         with slots[index % columns]:
             song[feature.name] = _render(feature, key, song[feature.name])
             if feature.name in marks and abs(song[feature.name] - marks[feature.name][0]) <= feature.step / 2 + 1e-6:

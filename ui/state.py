@@ -7,9 +7,13 @@ import torch
 
 from virality.features import FEATURE_NAMES, default_song
 from virality.model.prediction import Predictor, load_predictor
+from virality.session import has_song, song_from_query, song_to_query
 
 SONG_KEY = "song"
 WIDGET_PREFIX = "w_"
+URL_READ_KEY = "url_read"  # set once the session's first run has read the address bar
+LINK_KEY = "link_song"  # (song, problems) from the link the session opened with
+LINK_SOURCE = "Song from a link"
 
 
 @st.cache_resource(show_spinner="Loading the model…")
@@ -37,6 +41,35 @@ def set_song(song: dict[str, float], source: str | None = None) -> None:
     st.session_state["song_source"] = source
     for name in FEATURE_NAMES:
         st.session_state.pop(WIDGET_PREFIX + name, None)
+
+
+def restore_song_from_url() -> None:
+    """On a session's first run only, take the song from the address bar's query parameters
+    (a shared link, or a reload: a reload starts a new session). Later runs ignore the URL:
+    the song lives in ``st.session_state`` and ``keep_song_in_url`` mirrors it there."""
+    if st.session_state.get(URL_READ_KEY):
+        return
+    st.session_state[URL_READ_KEY] = True
+    params = {name: st.query_params.get_all(name) for name in st.query_params}
+    if has_song(params):
+        song, problems = song_from_query(params)
+        set_song(song, source=LINK_SOURCE)
+        st.session_state[LINK_KEY] = (song, problems)
+
+
+def link_problems() -> list[str]:
+    """What the opening link got wrong, while the song is still the one it gave (else [])."""
+    song, problems = st.session_state.get(LINK_KEY, (None, []))
+    return problems if problems and current_song() == song else []
+
+
+def keep_song_in_url() -> None:
+    """Write the current song into the address bar (end of every run), so a reload, a copied
+    address or another page keeps it. Only a change is sent to the browser."""
+    wanted = song_to_query(current_song())
+    if any(st.query_params.get(name) != text for name, text in wanted.items()):
+        others = {name: st.query_params.get_all(name) for name in st.query_params if name not in wanted}
+        st.query_params.from_dict({**wanted, **others})  # the song first, in model order
 
 
 HISTORY_KEY = "scored_songs"
