@@ -4,7 +4,7 @@ import streamlit as st
 
 from ui.audio import audio_marks, audio_panel
 from ui.controls import song_controls
-from ui.layout import page_header
+from ui.layout import chart, page_header
 from ui.state import get_predictor, remember_song, set_song
 from virality.data.demo import demo_song, demo_tracks
 from virality.features import FEATURE_NAMES, default_song, parse_song_json
@@ -68,8 +68,7 @@ with right:
         st.metric("Predicted popularity (0–100)", f"{prediction.score:.1f}")
         st.markdown(f"**{predictor.interval_level:.0%} interval: {prediction.low:.0f} – {prediction.high:.0f}** · "
                     f"higher than **{prediction.percentile:.0f}%** of real TikTok tracks as this model scores them")
-        st.plotly_chart(score_figure(prediction, predictor), width="stretch", key="score_chart",
-                        config={"displayModeBar": False})
+        chart(score_figure(prediction, predictor), "score_chart")
         if prediction.out_of_distribution:
             unusual = ", ".join(prediction.unusual) if prediction.unusual else "the combination of values"
             st.warning(f"Unlike the real tracks the model learned from ({unusual}): treat this score as a guess.")

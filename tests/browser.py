@@ -204,6 +204,18 @@ def press(driver, element, *keys: str) -> None:
     chain.perform()
 
 
+def type_over(driver, element, text: str) -> None:
+    """Replace what a text or number field holds with ``text`` and press Enter, as a person
+    does: Ctrl+A (Control held only for the A; a modifier sent inside ``press`` stays held for
+    every key after it), then the text."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    driver.execute_script("arguments[0].focus()", element)
+    (ActionChains(driver).key_down(Keys.CONTROL).send_keys("a").key_up(Keys.CONTROL).pause(0.05)
+     .send_keys(text).pause(0.05).send_keys(Keys.ENTER).perform())
+
+
 def metric_value(driver, label: str) -> str:
     """The displayed value of the ``st.metric`` whose label contains ``label``."""
     from selenium.webdriver.common.by import By

@@ -23,6 +23,7 @@ from tests.browser import (
     press,
     screenshot,
     streamlit_server,
+    type_over,
     until,
     wait_idle,
 )
@@ -112,8 +113,10 @@ def test_whatif_plus_ten_and_load_a_suggestion_into_predict(page, bundled):
     before = bundled.predict_song(default_song()).score
     open_page(page, "What-if")
     gain = labelled(page, WHATIF_GAIN_LABEL)
-    press(page, gain, "\ue009a", "\ue017", "10", "\ue007")  # Ctrl+A, Delete, 10, Enter
+    type_over(page, gain, "10")
     wait_idle(page)
+    assert float(labelled(page, WHATIF_GAIN_LABEL).get_attribute("value")) == 10
+    by_text(page, f"to reach {before + 10:.1f} from {before:.1f}", '[data-testid="stAlert"]')
     run = [b for b in page.find_elements("css selector", '[data-testid="stBaseButton-secondary"], '
                                                          '[data-testid="stBaseButton-primary"]')
            if WHATIF_RUN_BUTTON in b.text]

@@ -33,6 +33,16 @@ PAGE_CSS = f"""<style>
 </style>"""
 
 
+# Plotly's toolbar sat over the figures' titles (and, on a phone, over the plot): off on every
+# page. Dragging still zooms and a double-click resets; Streamlit's own full-screen button stays.
+PLOT_CONFIG = {"displayModeBar": False}
+
+
+def chart(figure, key: str) -> None:
+    """Draw a plotly ``figure`` full width with the app's plot config."""
+    st.plotly_chart(figure, width="stretch", key=key, config=PLOT_CONFIG)
+
+
 def run_app() -> None:
     """What ``app.py`` runs on every rerun: the page config and labelled menu over ``PAGES``;
     the song from a link on the session's first run; the chosen page; the song back into

@@ -72,6 +72,21 @@ def keep_song_in_url() -> None:
         st.query_params.from_dict({**wanted, **others})  # the song first, in model order
 
 
+KEPT_PREFIX = "kept_"
+
+
+def keep_widget(key: str) -> None:
+    """A widget's ``on_change``: copy its value under a key of our own. Streamlit drops a
+    widget's state whenever a run does not draw it (another page, or a control shown only for
+    one choice), so the copy is what brings it back (``kept_value``)."""
+    st.session_state[KEPT_PREFIX + key] = st.session_state[key]
+
+
+def kept_value(key: str, default):
+    """The value ``keep_widget`` kept for widget ``key``, else ``default``."""
+    return st.session_state.get(KEPT_PREFIX + key, default)
+
+
 HISTORY_KEY = "scored_songs"
 HISTORY_SIZE = 8
 

@@ -53,7 +53,8 @@ class Feature:
             return MODE_NAMES[1 if value >= 0.5 else 0]
         if self.kind == "duration":
             return format_duration(value)
-        return self.value_format % value
+        text, zero = self.value_format % value, self.value_format % 0.0
+        return zero if text.lstrip("-") == zero else text  # never "-0.0 dB"
 
     def snap(self, value: float) -> float:
         """Round ``value`` to the slider step and clip it into the valid range."""

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from virality.features import BY_NAME
 from virality.model.prediction import Prediction, Predictor
-from virality.plotting import BLUE, GREY, LIGHT, RED, axis_values
+from virality.plotting import BLUE, GREY, LIGHT, RED, axis_ticks, axis_values
 
 
 def heldout_figure(bins: pd.DataFrame, histogram: pd.DataFrame) -> go.Figure:
@@ -85,7 +85,7 @@ def surface_figure(surface: pd.DataFrame, pair: tuple[str, str]) -> go.Figure:
                                colorbar=dict(title="points"), text=hover,
                                hovertemplate="%{text}<br>%{z:+.1f} points<extra></extra>"))
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), title=dict(text=f"{a.label} × {b.label}", x=0),
-                      xaxis=dict(title=x_title), yaxis=dict(title=y_title))
+                      xaxis=dict(title=x_title, **axis_ticks(pair[0])), yaxis=dict(title=y_title, **axis_ticks(pair[1])))
     return fig
 
 
