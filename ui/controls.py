@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import streamlit as st
 
-from ui.state import WIDGET_PREFIX, current_song
+from ui.state import SONG_KEY, WIDGET_PREFIX, current_song, forget_link, keep_song_in_url
 from virality.features import FEATURES, KEY_NAMES, MODE_NAMES, Feature, format_duration, parse_duration
 
 
@@ -27,7 +27,8 @@ def song_controls(columns: int = 2, marks: Mapping[str, tuple[float, str]] | Non
             song[feature.name] = _render(feature, key, song[feature.name])
             if feature.name in marks and abs(song[feature.name] - marks[feature.name][0]) <= feature.step / 2 + 1e-6:
                 st.caption(marks[feature.name][1])
-    st.session_state["song"] = song
+    st.session_state[SONG_KEY] = song
+    keep_song_in_url()
     return song
 
 
@@ -43,12 +44,12 @@ def _render(feature: Feature, key: str, previous: float) -> float:
     label = f"{feature.label} ({feature.unit})"
     if feature.kind == "key":
         return float(st.selectbox(label, list(range(12)), format_func=lambda k: KEY_NAMES[k], key=key,
-                                  help=feature.help))
+                                  help=feature.help, on_change=forget_link))
     if feature.kind == "mode":
         return float(st.radio(label, [1, 0], format_func=lambda m: MODE_NAMES[m], key=key, horizontal=True,
-                              help=feature.help))
+                              help=feature.help, on_change=forget_link))
     if feature.kind == "duration":
-        text = st.text_input(label, key=key, help=feature.help)
+        text = st.text_input(label, key=key, help=feature.help, on_change=forget_link)
         try:
             ms = parse_duration(text)
         except ValueError as err:
@@ -60,5 +61,5 @@ def _render(feature: Feature, key: str, previous: float) -> float:
             return previous
         return ms
     return float(st.slider(label, float(feature.low), float(feature.high), step=float(feature.step), key=key,
-                           help=feature.help, format=feature.value_format))
+                           help=feature.help, format=feature.value_format, on_change=forget_link))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.state import get_predictor, keep_song_in_url, link_problems, restore_song_from_url
+from ui.state import get_predictor, link_problems, sync_song_with_url
 from virality.model.prediction import model_summary
 from virality.model.report import NoResults, headline, load_results
 from virality.plotting import LIGHT
@@ -44,19 +44,12 @@ def chart(figure, key: str) -> None:
 
 
 def run_app() -> None:
-    """What ``app.py`` runs on every rerun: the page config and labelled menu over ``PAGES``;
-    the song from a link on the session's first run; the chosen page; the song back into
-    the address bar (also when the page stopped early)."""
+    """What ``app.py`` runs on every rerun: the page config, the labelled menu over ``PAGES``
+    and the chosen page."""
     st.set_page_config(page_title="virality", page_icon="🎵", layout="wide")
-    st.html(PAGE_CSS)
     pages = [st.Page(path, title=label, icon=icon, default=index == 0)
              for index, (path, label, icon) in enumerate(PAGES)]
-    page = st.navigation({NAV_SECTION: pages}, position="sidebar")
-    restore_song_from_url()
-    try:
-        page.run()
-    finally:
-        keep_song_in_url()
+    st.navigation({NAV_SECTION: pages}, position="sidebar").run()
 
 
 def page_link(label: str) -> None:
@@ -66,9 +59,11 @@ def page_link(label: str) -> None:
 
 
 def page_header(title: str, subtitle: str) -> None:
-    """Draw the title, what a shared link got wrong, and the sidebar's honesty line. Call
-    first on every page."""
+    """Call first on every page: the song from a link (a session's first run) and back into
+    the address bar; the title; what a shared link got wrong; the sidebar's honesty line."""
     _route_through_app()
+    sync_song_with_url()
+    st.html(PAGE_CSS)
     st.title(title)
     st.caption(subtitle)
     if problems := link_problems():

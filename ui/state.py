@@ -12,7 +12,7 @@ from virality.session import has_song, song_from_query, song_to_query
 SONG_KEY = "song"
 WIDGET_PREFIX = "w_"
 URL_READ_KEY = "url_read"  # set once the session's first run has read the address bar
-LINK_KEY = "link_song"  # (song, problems) from the link the session opened with
+LINK_KEY = "link_problems"  # what the link the session opened with got wrong
 LINK_SOURCE = "Song from a link"
 
 
@@ -39,33 +39,41 @@ def set_song(song: dict[str, float], source: str | None = None) -> None:
     rebuilt from it on their next render."""
     st.session_state[SONG_KEY] = {n: float(song[n]) for n in FEATURE_NAMES}
     st.session_state["song_source"] = source
+    forget_link()
     for name in FEATURE_NAMES:
         st.session_state.pop(WIDGET_PREFIX + name, None)
 
 
-def restore_song_from_url() -> None:
-    """On a session's first run only, take the song from the address bar's query parameters
-    (a shared link, or a reload: a reload starts a new session). Later runs ignore the URL:
-    the song lives in ``st.session_state`` and ``keep_song_in_url`` mirrors it there."""
-    if st.session_state.get(URL_READ_KEY):
-        return
-    st.session_state[URL_READ_KEY] = True
-    params = {name: st.query_params.get_all(name) for name in st.query_params}
-    if has_song(params):
-        song, problems = song_from_query(params)
-        set_song(song, source=LINK_SOURCE)
-        st.session_state[LINK_KEY] = (song, problems)
+def sync_song_with_url() -> None:
+    """The one place the address bar is read: on a session's first run, take the song from its
+    query parameters (a shared link, or a reload — a reload starts a new session); on every run
+    write the current song back (``keep_song_in_url``). Later runs never read the URL: the song
+    lives in ``st.session_state``. ``page_header`` calls this first on every page."""
+    if not st.session_state.get(URL_READ_KEY):
+        st.session_state[URL_READ_KEY] = True
+        params = {name: st.query_params.get_all(name) for name in st.query_params}
+        if has_song(params):
+            song, problems = song_from_query(params)
+            set_song(song, source=LINK_SOURCE)
+            st.session_state[LINK_KEY] = problems
+    keep_song_in_url()
 
 
 def link_problems() -> list[str]:
-    """What the opening link got wrong, while the song is still the one it gave (else [])."""
-    song, problems = st.session_state.get(LINK_KEY, (None, []))
-    return problems if problems and current_song() == song else []
+    """What the opening link got wrong, until the song is changed (else [])."""
+    return st.session_state.get(LINK_KEY, [])
+
+
+def forget_link() -> None:
+    """The user changed the song: what its link got wrong no longer applies (a control's
+    ``on_change``, so the warning is gone in the same run)."""
+    st.session_state.pop(LINK_KEY, None)
 
 
 def keep_song_in_url() -> None:
-    """Write the current song into the address bar (end of every run), so a reload, a copied
-    address or another page keeps it. Only a change is sent to the browser."""
+    """Write the current song into the address bar, so a reload, a copied address or another
+    page keeps it: at the start of every run (``sync_song_with_url``) and wherever a run
+    changes the song (the Predict controls). Only a change is sent to the browser."""
     wanted = song_to_query(current_song())
     if any(st.query_params.get(name) != text for name, text in wanted.items()):
         others = {name: st.query_params.get_all(name) for name in st.query_params if name not in wanted}
