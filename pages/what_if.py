@@ -54,8 +54,10 @@ if loaded := st.session_state.pop("whatif_loaded", None):
     page_link("Predict")
 
 goal_col, amount_col, changes_col, k_col = st.columns([2, 2, 2, 2])
-goal = goal_col.radio("Goal", ["gain", "target"], key="whatif_goal", horizontal=True,
-                      format_func=lambda g: {"gain": "Raise by (points)", "target": "Reach a score"}[g])
+goals = ["gain", "target"]
+goal = goal_col.radio("Goal", goals, key="whatif_goal", horizontal=True, index=goals.index(kept_value("whatif_goal", "gain")),
+                      format_func=lambda g: {"gain": "Raise by (points)", "target": "Reach a score"}[g],
+                      on_change=keep_widget, args=("whatif_goal",))
 if goal == "gain":  # only one of the two is drawn, so each keeps its value for when it comes back
     amount = amount_col.number_input("Points to add", 0.5, 50.0, kept_value("whatif_gain", 5.0), step=0.5,
                                      key="whatif_gain", on_change=keep_widget, args=("whatif_gain",))
