@@ -4,7 +4,7 @@ import hashlib
 
 import streamlit as st
 
-from ui.layout import page_header
+from ui.layout import chart, page_header
 from ui.state import get_predictor
 from virality.batch.export import EMPTY_CELL, html_report, model_error_words, to_csv_bytes
 from virality.batch.plots import compare_figure, ranked_figure
@@ -101,7 +101,7 @@ st.dataframe(table, key="batch_table", placeholder=EMPTY_CELL, column_config={  
     "low": st.column_config.NumberColumn(format="%.1f"), "high": st.column_config.NumberColumn(format="%.1f"),
     "percentile": st.column_config.NumberColumn(format="%.0f")})
 st.caption(DRIVERS_NOTE)
-st.plotly_chart(ranked_figure(result.table, result.labels, predictor), width="stretch", key="batch_chart")
+chart(ranked_figure(result.table, result.labels, predictor), "batch_chart")
 st.caption(model_error_words(predictor))
 
 scored = [i for i in shown.index if i in result.attributions.index][:COMPARE_CHOICES]
@@ -114,7 +114,7 @@ if len(scored) >= 2:
     second = right.selectbox("Track B", scored, index=1, format_func=lambda i: result.labels[i], key="batch_b")
     summary, characteristics = compare_tracks(result, first, second)
     st.dataframe(summary, key="batch_compare_summary", placeholder=EMPTY_CELL)
-    st.plotly_chart(compare_figure(characteristics), width="stretch", key="batch_compare_chart")
+    chart(compare_figure(characteristics), "batch_compare_chart")
     st.dataframe(characteristics, hide_index=True, key="batch_compare_table", placeholder=EMPTY_CELL)
 
 stem = name.rsplit(".", 1)[0]

@@ -46,12 +46,14 @@ def axis_values(name: str, values):
     return values / scale, f"{feature.label} ({axis_unit(name)})"
 
 
-def axis_ticks(name: str) -> dict:
-    """Tick settings for a characteristic's axis (plotly ``xaxis``/``yaxis`` keys): key as its
-    12 note names (sharps: "F♯" for F♯/G♭, short enough for a small panel), mode as its two values (minor, major); ``{}`` for the others."""
+def axis_ticks(name: str, narrow: bool = False) -> dict:
+    """Tick settings for a characteristic's axis (plotly ``xaxis``/``yaxis`` keys): key as note
+    names ("F♯" for F♯/G♭; a ``narrow`` panel names only the seven natural notes C D E F G A B),
+    mode as its two values (minor, major); ``{}`` for the others."""
     feature = BY_NAME[name]
     if feature.kind == "key":
-        return {"tickmode": "array", "tickvals": list(range(12)), "ticktext": [k.split("/")[0] for k in KEY_NAMES]}
+        keys = [k for k in range(12) if not narrow or "/" not in KEY_NAMES[k]]
+        return {"tickmode": "array", "tickvals": keys, "ticktext": [KEY_NAMES[k].split("/")[0] for k in keys]}
     if feature.kind == "mode":
         return {"tickmode": "array", "tickvals": [0, 1], "ticktext": [MODE_NAMES[0], MODE_NAMES[1]],
                 "range": [-0.5, 1.5]}

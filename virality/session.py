@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, Feature, check_value, default_song
 
@@ -61,8 +61,10 @@ def has_song(params: Mapping[str, object]) -> bool:
 
 
 def song_link(base_url: str, song: Mapping[str, float]) -> str:
-    """``base_url`` (no query) with ``song`` as its query: the address that reopens this song."""
-    return f"{base_url}?{urlencode(song_to_query(song))}"
+    """``base_url`` (no query; ``"http://host:8501"`` gets its ``/``) with ``song`` as its
+    query: the address that reopens this song."""
+    scheme, host, path, _, _ = urlsplit(base_url)
+    return urlunsplit((scheme, host, path or "/", urlencode(song_to_query(song)), ""))
 
 
 def song_to_json(song: Mapping[str, float]) -> str:

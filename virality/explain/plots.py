@@ -59,11 +59,11 @@ def waterfall_figure(explanation: Explanation) -> go.Figure:
 def sensitivity_figure(curves: pd.DataFrame, interval_level: float = 0.8) -> go.Figure:
     """A small panel per characteristic: the score as it sweeps its range, the interval as a
     band, the song's own value as a dot."""
-    fig = make_subplots(rows=3, cols=4, subplot_titles=[f.label for f in FEATURES], shared_yaxes=True,
-                        horizontal_spacing=0.03, vertical_spacing=0.12)
+    fig = make_subplots(rows=4, cols=3, subplot_titles=[f.label for f in FEATURES], shared_yaxes=True,
+                        horizontal_spacing=0.04, vertical_spacing=0.09)  # three across: still legible on a phone
     for index, feature in enumerate(FEATURES):
         part = curves[curves["feature"] == feature.name]
-        row, col = index // 4 + 1, index % 4 + 1
+        row, col = index // 3 + 1, index % 3 + 1
         x, _ = axis_values(feature.name, part["value"])
         shape = "hv" if feature.is_discrete else "linear"
         fig.add_trace(go.Scatter(x=x, y=part["high"], mode="lines", line=dict(width=0, shape=shape),
@@ -80,9 +80,10 @@ def sensitivity_figure(curves: pd.DataFrame, interval_level: float = 0.8) -> go.
                                  marker=dict(color="black", size=9), name="this song", showlegend=index == 0,
                                  hovertemplate="this song: %{y:.1f}<extra></extra>"), row=row, col=col)
         fig.update_xaxes(title_text=axis_unit(feature.name), title_font_size=10, row=row, col=col,
-                         **axis_ticks(feature.name))
+                         **axis_ticks(feature.name, narrow=True))
     fig.update_yaxes(range=[0, 100])
-    fig.update_layout(height=720, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.08))
+    fig.update_annotations(font_size=12)  # the panel titles
+    fig.update_layout(height=900, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.06))
     return fig
 
 
