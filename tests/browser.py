@@ -124,12 +124,14 @@ def script_state(driver) -> str:
 
 
 def wait_idle(driver, settle: float = 0.6) -> None:
-    """Wait until the script run has finished and stayed finished for ``settle`` seconds
-    (a key press can start its rerun a moment after it is sent)."""
+    """Wait until the script run has finished, every element is drawn and it stayed so for
+    ``settle`` seconds (a key press can start its rerun a moment after it is sent; on a cold
+    browser a widget is a grey skeleton for seconds after the run ends, while its code loads)."""
     calm_since = [None]
+    busy = '[data-testid="stStatusWidget"], [data-testid="stSkeleton"]'
 
     def calm(d) -> bool:
-        if script_state(d) != "notRunning" or d.find_elements("css selector", '[data-testid="stStatusWidget"]'):
+        if script_state(d) != "notRunning" or d.find_elements("css selector", busy):
             calm_since[0] = None
             return False
         calm_since[0] = calm_since[0] or time.monotonic()
