@@ -80,21 +80,6 @@ def keep_song_in_url() -> None:
         st.query_params.from_dict({**wanted, **others})  # the song first, in model order
 
 
-KEPT_PREFIX = "kept_"
-
-
-def keep_widget(key: str) -> None:
-    """A widget's ``on_change``: copy its value under a key of our own. Streamlit drops a
-    widget's state whenever a run does not draw it (another page, or a control shown only for
-    one choice), so the copy is what brings it back (``kept_value``)."""
-    st.session_state[KEPT_PREFIX + key] = st.session_state[key]
-
-
-def kept_value(key: str, default):
-    """The value ``keep_widget`` kept for widget ``key``, else ``default``."""
-    return st.session_state.get(KEPT_PREFIX + key, default)
-
-
 HISTORY_KEY = "scored_songs"
 HISTORY_SIZE = 8
 
@@ -110,3 +95,24 @@ def remember_song(label: str, song: dict[str, float]) -> None:
 def scored_songs() -> dict[str, dict[str, float]]:
     """The songs scored this session, label → song, newest first."""
     return {label: dict(song) for label, song in st.session_state.get(HISTORY_KEY, [])}
+
+
+KEPT_PREFIX = "kept_"
+
+
+def keep(key: str) -> None:
+    """A widget's ``on_change``: copy its value under a key of our own. Streamlit drops a
+    widget's state whenever a run does not draw it (another page, or a control shown only for
+    one choice), so the copy is what brings it back (``kept_value``, ``kept_index``)."""
+    st.session_state[KEPT_PREFIX + key] = st.session_state[key]
+
+
+def kept_value(key: str, default):
+    """The value ``keep`` kept for widget ``key``, else ``default``."""
+    return st.session_state.get(KEPT_PREFIX + key, default)
+
+
+def kept_index(key: str, options: list[str]) -> int:
+    """The position in ``options`` of the value ``keep`` kept for widget ``key`` (0 if none)."""
+    kept = kept_value(key, None)
+    return options.index(kept) if kept in options else 0
