@@ -349,8 +349,8 @@ def screen_text(driver) -> str:
     return driver.find_element("css selector", "body").text + "\n" + "\n".join(charts)
 
 
-def test_words_and_charts_read_plainly_on_every_page(page):
-    sentence = headline(load_results(), "blend")
+def test_words_and_charts_read_plainly_on_every_page(page, bundled):
+    sentence = headline(load_results(), bundled.info.model.arch)
     show_menu(page)
     assert sentence in page.find_element("css selector", '[data-testid="stSidebar"]').text
     for _, label, _ in PAGES:

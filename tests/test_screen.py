@@ -88,7 +88,7 @@ def test_headline_says_level_with_inside_two_standard_errors():
 
 def test_sidebar_and_model_page_open_with_the_benchmarks_sentence(bundled):
     results = load_results()
-    shipped = bundled.metadata["model"]["arch"]
+    shipped = bundled.info.model.arch
     mae = results["candidates"][shipped]["mae"]["mean"]
     baselines = [k.split(" - ")[1] for k in results["paired"] if k.startswith(shipped + " - ")]
     best = min(baselines, key=lambda name: results["candidates"][name]["rmse"]["mean"])

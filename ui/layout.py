@@ -94,7 +94,7 @@ def _route_through_app() -> None:
 def honest_sentence() -> str | None:
     """The benchmark's one plain sentence on the shipped model (None without results)."""
     try:
-        return headline(load_results(), get_predictor().metadata["model"]["arch"])
+        return headline(load_results(), get_predictor().info.model.arch)
     except NoResults:
         return None
 
