@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -9,6 +10,8 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 SCORE_LABEL = "Predicted popularity (0–100)"  # the Predict page's score metric
+# What must never reach the screen or a report: Python/pandas missing values, a signed zero.
+FORBIDDEN = re.compile(r"(?<![\w.])(None|NaN|nan|[-−]0\.0+)(?![\w.\d])")
 
 
 def open_app(page: str | None = None, timeout: float = 120) -> AppTest:
