@@ -1,10 +1,11 @@
-# `make run` starts the app, `make test` runs lint and every test; both set up .venv first.
+# `make run` starts the app; `make test` runs lint and every test but the slow ones (the soak), browser
+# tests included; `make test-all` (what .ci/run runs) runs lint and every test. Each sets up .venv first.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/data/tiktok_tracks.csv
 
-.PHONY: run test lint bench train clean
+.PHONY: run test test-all lint bench train clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,13 +22,17 @@ $(VENV)/.bench: $(VENV)/.dev requirements-bench.txt requirements-bench-nodeps.tx
 	$(PY) -m pip install --quiet --no-deps -r requirements-bench-nodeps.txt
 	touch $@
 
+# `make run PORT=8502` serves on another port (default 8501, or server.port in .streamlit/config.toml)
 run: $(VENV)/.runtime
-	$(PY) -m streamlit run app.py
+	$(PY) -m streamlit run app.py $(if $(PORT),--server.port $(PORT))
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
 
 test: lint
+	$(PY) -m pytest -m "not slow"
+
+test-all: lint
 	$(PY) -m pytest
 
 # every benchmarks/<name>.py but common.py, whatif_reference.py (a yardstick) and model_card.py; each writes benchmarks/results/<name>.{md,json}

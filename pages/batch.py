@@ -5,12 +5,13 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from ui.layout import page_header
+from ui.layout import chart, page_header
 from ui.state import get_predictor
-from virality.batch.export import html_report, model_error_words, to_csv_bytes
+from virality.batch.export import EMPTY_CELL, html_report, model_error_words, to_csv_bytes
 from virality.batch.plots import compare_figure, ranked_figure
 from virality.batch.ranking import (
     DRIVERS_NOTE,
+    RANK_COLUMN,
     UNUSUAL_COLUMN,
     BatchResult,
     compare_tracks,
@@ -21,6 +22,7 @@ from virality.batch.ranking import (
 )
 from virality.data.demo import DEMO_CSV
 from virality.data.reading import DataError
+from virality.plotting import FILLED_CELL
 
 STYLE_LIMIT = 2000  # highlight filled cells in tables up to this many rows (styling is slow)
 DISPLAY_ROWS = 10_000  # rows sent to the browser; the downloads always hold every row
@@ -76,7 +78,7 @@ if result.columns.choices:
     st.warning(f"More than one column means {', '.join(result.columns.choices)}: the one read and the ones kept as "
                "they are (not read) are named under “How your columns were read”.")
 with st.expander("How your columns were read", expanded=bool(result.columns.missing or result.columns.choices)):
-    st.dataframe(result.columns.report(), hide_index=True, key="batch_mapping")
+    st.dataframe(result.columns.report(), hide_index=True, key="batch_mapping", placeholder=EMPTY_CELL)
     if result.columns.extra:
         st.caption("Kept as they are: " + ", ".join(map(str, result.columns.extra)))
     if result.columns.missing:
@@ -88,7 +90,7 @@ with st.expander("How your columns were read", expanded=bool(result.columns.miss
 if len(result.problems):
     st.warning(f"{result.n_rows - result.n_scored:,} row(s) not scored: nothing was changed, fix these cells "
                "and upload again (row numbers as in a spreadsheet, header = row 1).")
-    st.dataframe(result.problems, hide_index=True, key="batch_problems")
+    st.dataframe(result.problems, hide_index=True, key="batch_problems", placeholder=EMPTY_CELL)
 if "filled" in result.table and (result.table["filled"] != "").any():
     n_filled = int((result.table["filled"] != "").sum())
     st.info(f"{n_filled:,} track(s) had missing values filled with the typical track's value: see the "
@@ -117,14 +119,15 @@ if shown[UNUSUAL_COLUMN].ne("").any():  # the marker on screen; the download kee
     table = shown = shown.assign(**{UNUSUAL_COLUMN: np.where(shown[UNUSUAL_COLUMN] != "",
                                                              "⚠ " + shown[UNUSUAL_COLUMN].astype(str), "")})
 if "filled" in shown and len(shown) <= STYLE_LIMIT:
-    table = shown.style.apply(lambda row: ["background-color: #fff4d6" if row["filled"] else "" for _ in row],
+    table = shown.style.apply(lambda row: [f"background-color: {FILLED_CELL}" if row["filled"] else "" for _ in row],
                               axis=1)
-st.dataframe(table, key="batch_table", column_config={
-    "predicted_popularity": st.column_config.NumberColumn("score", format="%.1f"),
+st.dataframe(table, key="batch_table", placeholder=EMPTY_CELL, column_config={  # rank and score pinned: on a phone
+    RANK_COLUMN: st.column_config.NumberColumn(pinned=True),  # they stay in view while the rest scrolls
+    "predicted_popularity": st.column_config.NumberColumn("score", format="%.1f", pinned=True),
     "low": st.column_config.NumberColumn(format="%.1f"), "high": st.column_config.NumberColumn(format="%.1f"),
     "percentile": st.column_config.NumberColumn(format="%.0f")})
 st.caption(DRIVERS_NOTE)
-st.plotly_chart(ranked_figure(result.table, result.labels, predictor), width="stretch", key="batch_chart")
+chart(ranked_figure(result.table, result.labels, predictor), "batch_chart")
 st.caption(model_error_words(predictor))
 
 scored = [i for i in shown.index if i in result.attributions.index][:COMPARE_CHOICES]
@@ -137,9 +140,9 @@ if len(scored) >= 2:
     second = right.selectbox("Track B", scored, index=1, format_func=lambda i: result.labels[i],
                              key=f"batch_b_{file_key}")
     summary, characteristics = compare_tracks(result, first, second)
-    st.dataframe(summary, key="batch_compare_summary")
-    st.plotly_chart(compare_figure(characteristics), width="stretch", key="batch_compare_chart")
-    st.dataframe(characteristics, hide_index=True, key="batch_compare_table")
+    st.dataframe(summary, key="batch_compare_summary", placeholder=EMPTY_CELL)
+    chart(compare_figure(characteristics), "batch_compare_chart")
+    st.dataframe(characteristics, hide_index=True, key="batch_compare_table", placeholder=EMPTY_CELL)
 
 stem = name.rsplit(".", 1)[0]
 is_filtered = len(filtered) < result.n_rows

@@ -1,24 +1,17 @@
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests.cli import run
+from tests.test_fuzz import within
 from virality.batch.score import score_file
 from virality.data.demo import DEMO_CSV
 from virality.data.reading import DataError
 from virality.features import BY_NAME, FEATURE_NAMES
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "virality", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +23,12 @@ def scored_with_bad_rows(tmp_path_factory):
     frame.loc[3, "loudness"] = "12"
     source, out = folder / "in.csv", folder / "out.csv"
     frame.to_csv(source, index=False)
-    return frame, run_cli("score", str(source), "-o", str(out)), pd.read_csv(out, dtype=str, keep_default_na=False)
+    return frame, run("score", str(source), "-o", str(out)), pd.read_csv(out, dtype=str, keep_default_na=False)
 
 
 def test_score_keeps_every_row_and_column_and_adds_the_contract(scored_with_bad_rows):
     frame, done, out = scored_with_bad_rows
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     assert list(out.columns) == [*frame.columns, "predicted_popularity", "low", "high", "percentile", "problem"]
     assert out["title"].tolist() == frame["title"].tolist()
     assert out["tempo"].tolist() == frame["tempo"].fillna("").tolist()
@@ -67,8 +60,8 @@ def test_unreadable_input_is_one_line_and_status_2(tmp_path, content):
     source = tmp_path / "in.csv"
     if content is not None:
         source.write_bytes(content)
-    done = run_cli("score", str(source), "-o", str(tmp_path / "out.csv"))
-    assert done.returncode == 2
+    done = run("score", str(source), "-o", str(tmp_path / "out.csv"))
+    assert done.code == 2
     assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
 
@@ -76,15 +69,15 @@ def test_unreadable_input_is_one_line_and_status_2(tmp_path, content):
 def test_no_scorable_row_exits_1(tmp_path):
     source = tmp_path / "in.csv"
     source.write_text(",".join(FEATURE_NAMES) + "\n" + ",".join(["x"] * 12) + "\n")
-    done = run_cli("score", str(source), "-o", str(tmp_path / "out.csv"))
-    assert done.returncode == 1 and "scored 0 of 1 rows" in done.stderr
+    done = run("score", str(source), "-o", str(tmp_path / "out.csv"))
+    assert done.code == 1 and "scored 0 of 1 rows" in done.stderr
 
 
 def test_rescoring_a_scored_file_keeps_the_earlier_scores(tmp_path):
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
-    assert run_cli("score", str(DEMO_CSV), "-o", str(first)).returncode == 0
-    again = run_cli("score", str(first), "-o", str(second))
-    assert again.returncode == 0 and "'low' → 'low (input)'" in again.stderr
+    assert run("score", str(DEMO_CSV), "-o", str(first)).code == 0
+    again = run("score", str(first), "-o", str(second))
+    assert again.code == 0 and "'low' → 'low (input)'" in again.stderr
     before, after = pd.read_csv(first, dtype=str), pd.read_csv(second, dtype=str)
     for column in ("predicted_popularity", "low", "high", "percentile"):
         assert list(after[f"{column} (input)"]) == list(before[column])
@@ -115,8 +108,8 @@ def test_output_that_is_the_input_is_refused_and_the_input_kept(tmp_path, how, k
         os.link(source, out)
     elif how == "symbolic link":
         out.symlink_to(source)
-    done = run_cli("score", str(source), "-o", str(out))
-    assert done.returncode == 2 and "is the input file" in done.stderr and len(done.stderr.splitlines()) == 1
+    done = run("score", str(source), "-o", str(out))
+    assert done.code == 2 and "is the input file" in done.stderr and len(done.stderr.splitlines()) == 1
     assert source.read_bytes() == before
 
 
@@ -143,8 +136,8 @@ def test_writing_through_a_symbolic_link_replaces_its_target_and_keeps_the_link(
 
 
 def test_an_output_folder_is_one_line(tmp_path):
-    done = run_cli("score", str(DEMO_CSV), "-o", str(tmp_path))
-    assert done.returncode == 2 and "it is a folder" in done.stderr and len(done.stderr.splitlines()) == 1
+    done = run("score", str(DEMO_CSV), "-o", str(tmp_path))
+    assert done.code == 2 and "it is a folder" in done.stderr and len(done.stderr.splitlines()) == 1
 
 
 # --- bounded input -------------------------------------------------------------------------------
@@ -152,23 +145,24 @@ def test_an_output_folder_is_one_line(tmp_path):
 def test_a_fifo_input_is_refused_at_once(tmp_path):
     fifo = tmp_path / "in.csv"
     os.mkfifo(fifo)
-    done = run_cli("score", str(fifo), "-o", str(tmp_path / "out.csv"))  # run_cli's timeout guards a hang
-    assert done.returncode == 2 and "named pipe" in done.stderr and not (tmp_path / "out.csv").exists()
+    with within(30):  # the FIFO is never opened: nothing to wait for
+        done = run("score", str(fifo), "-o", str(tmp_path / "out.csv"))
+    assert done.code == 2 and "named pipe" in done.stderr and not (tmp_path / "out.csv").exists()
 
 
 def test_threads_beyond_the_cores_are_refused_naming_the_limit(tmp_path):
     from virality.cli import machine_cores
 
-    done = run_cli("score", str(DEMO_CSV), "-o", str(tmp_path / "out.csv"), "--threads", "100000")
-    assert done.returncode == 2 and f"between 1 and {machine_cores()}" in done.stderr
+    done = run("score", str(DEMO_CSV), "-o", str(tmp_path / "out.csv"), "--threads", "100000")
+    assert done.code == 2 and f"between 1 and {machine_cores()}" in done.stderr
     assert not (tmp_path / "out.csv").exists()
 
 
 def test_long_arguments_are_cut_in_error_lines(tmp_path):
-    done = run_cli("score", "/nonexistent/" + "/".join(["x" * 200] * 15) + ".csv", "-o", str(tmp_path / "o.csv"))
-    assert done.returncode == 2 and len(done.stderr) < 300 and done.stderr.rstrip().endswith(".csv: no such file")
-    done = run_cli("score", str(DEMO_CSV), "-o", str(tmp_path / "o.csv"), "--threads", "9" * 5000 + "x")
-    assert done.returncode == 2 and len(done.stderr.splitlines()[-1]) < 400
+    done = run("score", "/nonexistent/" + "/".join(["x" * 200] * 15) + ".csv", "-o", str(tmp_path / "o.csv"))
+    assert done.code == 2 and len(done.stderr) < 300 and done.stderr.rstrip().endswith(".csv: no such file")
+    done = run("score", str(DEMO_CSV), "-o", str(tmp_path / "o.csv"), "--threads", "9" * 5000 + "x")
+    assert done.code == 2 and len(done.stderr.splitlines()[-1]) < 400
 
 
 # --- formula cells, notes ------------------------------------------------------------------------
@@ -180,7 +174,7 @@ def test_score_output_neutralises_formula_cells_and_headers_but_keeps_numbers(tm
     frame["-note"] = ["+1", "-", "-2+3", "ok", "+x", "=1", "-6.5", "-1e3"]
     source, out = tmp_path / "in.csv", tmp_path / "out.csv"
     frame.to_csv(source, index=False)
-    assert run_cli("score", str(source), "-o", str(out)).returncode == 0
+    assert run("score", str(source), "-o", str(out)).code == 0
     scored = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert scored.columns[len(frame.columns) - 1] == "'-note"
     assert scored.loc[0, "title"] == "'" + frame.loc[0, "title"] and scored.loc[1, "artist"] == "'@SUM(A1)"
@@ -195,8 +189,8 @@ def test_decimal_comma_numbers_are_kept_in_a_semicolon_file(tmp_path):
     frame["loudness"] = frame["loudness"].str.replace(".", ",")
     source, out = tmp_path / "in.csv", tmp_path / "out.csv"
     frame.to_csv(source, index=False, sep=";")
-    done = run_cli("score", str(source), "-o", str(out))
-    assert done.returncode == 0 and "scored 8 of 8" in done.stderr
+    done = run("score", str(source), "-o", str(out))
+    assert done.code == 0 and "scored 8 of 8" in done.stderr
     assert pd.read_csv(out, dtype=str)["loudness"].tolist() == frame["loudness"].tolist()  # '-7,8' stays -7,8
 
 
@@ -205,8 +199,8 @@ def test_stderr_names_the_column_chosen_and_the_blank_rows(tmp_path):
     frame.insert(3, "BPM", "99")
     source = tmp_path / "in.csv"
     source.write_text(frame.to_csv(index=False).replace("\n", "\n" + "," * (len(frame.columns) - 1) + "\n", 1))
-    done = run_cli("score", str(source), "-o", str(tmp_path / "out.csv"))
-    assert done.returncode == 0 and "scored 8 of 8 rows" in done.stderr
+    done = run("score", str(source), "-o", str(tmp_path / "out.csv"))
+    assert done.code == 0 and "scored 8 of 8 rows" in done.stderr
     assert "note: two columns mean tempo: 'tempo' is read, 'BPM' kept as it is" in done.stderr
     assert "note: 1 blank row(s) skipped, not scored (row 2)" in done.stderr
 

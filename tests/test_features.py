@@ -91,3 +91,19 @@ def test_song_argument_inline_file_and_features_output(tmp_path):
         load_song_arg("{tempo: 1")
     with pytest.raises(ValueError, match="neither inline JSON nor a readable file"):
         load_song_arg(str(tmp_path / "missing.json"))
+
+
+@pytest.mark.parametrize("text", ["3:05", "0:03:05", "3:05.5", " 2:30 ", "3:60", "1:60:00", "3:5:1:2", "-3:05"])
+def test_one_duration_rule_for_a_cell_and_a_column(text):
+    """``check_value`` (songs, controls) and ``check_rows`` (files) read a length the same way."""
+    import pandas as pd
+
+    from virality.data.validation import check_rows
+
+    values, problems = check_rows(pd.DataFrame({"duration": [text]}), ("duration",))
+    try:
+        scalar = check_value("duration", text)
+    except ValueError:
+        assert len(problems) == 1 and values["duration"].isna().all()
+    else:
+        assert problems.empty and values["duration"].iloc[0] == scalar

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ class Feature:
     default: float
     help: str
     kind: str = "ratio"
+    value_format: str = "%.2f"  # printf-style value in its unit: the sliders' labels and ``format``
 
     @property
     def is_discrete(self) -> bool:
@@ -51,11 +53,8 @@ class Feature:
             return MODE_NAMES[1 if value >= 0.5 else 0]
         if self.kind == "duration":
             return format_duration(value)
-        if self.name == "tempo":
-            return f"{value:.0f} BPM"
-        if self.name == "loudness":
-            return f"{value:.1f} dB"
-        return f"{value:.2f}"
+        text, zero = self.value_format % value, self.value_format % 0.0
+        return zero if text.lstrip("-") == zero else text  # never "-0.0 dB"
 
     def snap(self, value: float) -> float:
         """Round ``value`` to the slider step and clip it into the valid range."""
@@ -76,7 +75,7 @@ FEATURES: tuple[Feature, ...] = (
             "The song's home note (tonic), C to B.", kind="key"),
     Feature("loudness", "Loudness", "dB", -60.0, 5.0, 0.1, -6.5,
             "Average loudness of the master in decibels; most released pop sits "
-            "between −9 and −4 dB.", kind="number"),
+            "between −9 and −4 dB.", kind="number", value_format="%.1f dB"),
     Feature("mode", "Mode", "major/minor", 0, 1, 1, 1,
             "Major (brighter) or minor (darker) tonality.", kind="mode"),
     Feature("speechiness", "Speechiness", "0–1", 0.0, 1.0, 0.01, 0.08,
@@ -95,7 +94,7 @@ FEATURES: tuple[Feature, ...] = (
             "tense or angry."),
     Feature("tempo", "Tempo", "BPM", 0.0, 250.0, 1.0, 122.0,
             "Speed of the beat in beats per minute (0 means no steady beat was "
-            "detected).", kind="number"),
+            "detected).", kind="number", value_format="%.0f BPM"),
     Feature("duration", "Length", "m:ss", 10_000, 1_200_000, 1000, 186_000,
             "Length of the track, entered as minutes:seconds; stored in milliseconds.",
             kind="duration"),
@@ -104,6 +103,10 @@ FEATURES: tuple[Feature, ...] = (
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
 N_FEATURES = len(FEATURES)
+# positions in FEATURE_NAMES (model order): the 10 continuous characteristics, key and mode
+CONTINUOUS: tuple[int, ...] = tuple(i for i, f in enumerate(FEATURES) if not f.is_discrete)
+DISCRETE: tuple[int, ...] = tuple(i for i, f in enumerate(FEATURES) if f.is_discrete)
+KEY_INDEX, MODE_INDEX = FEATURE_NAMES.index("key"), FEATURE_NAMES.index("mode")
 
 
 def shown(value: Any, limit: int = 40) -> str:
@@ -121,15 +124,21 @@ def format_duration(ms: float) -> str:
     return f"{total // 60}:{total % 60:02d}"
 
 
+# A length as text: m:ss, m:ss.s, or h:mm:ss as spreadsheets write a time of day. The one rule
+# for every reader (the controls, ``check_value``, and ``check_rows``'s vectorised path).
+MINUTES_SECONDS = re.compile(r"^\s*(?:(\d{1,2}):)?(\d{1,3}):(\d{1,2}(?:\.\d*)?)\s*$")
+
+
 def parse_duration(text: str) -> float:
-    """``"3:05"`` → ``185000.0`` ms. Raises ``ValueError`` with a plain message."""
-    parts = str(text).strip().split(":")
-    if len(parts) != 2 or not parts[0].strip().isdigit() or not parts[1].strip().isdigit():
+    """``"3:05"`` → ``185000.0`` ms (also ``"3:05.5"``, ``"0:03:05"``). Raises ``ValueError``
+    with a plain message."""
+    match = MINUTES_SECONDS.match(str(text))
+    if not match:
         raise ValueError(f"length {shown(text)} is not minutes:seconds like 3:05")
-    minutes, seconds = int(parts[0]), int(parts[1])
-    if seconds >= 60:
-        raise ValueError(f"length {shown(text)}: seconds must be below 60")
-    return float((minutes * 60 + seconds) * 1000)
+    hours, minutes, seconds = (float(part) if part is not None else None for part in match.groups())
+    if seconds >= 60 or (hours is not None and minutes >= 60):
+        raise ValueError(f"length {shown(text)}: seconds and minutes must be below 60")
+    return (((hours or 0.0) * 60 + minutes) * 60 + seconds) * 1000
 
 
 def parse_key(value: Any) -> float:
@@ -248,9 +257,15 @@ def load_song_arg(text: str) -> tuple[dict[str, float], list[str]]:
     Accepts the output of ``python -m virality features --json`` too, where each value is
     ``{"value": v, "confidence": c}``.
     """
-    source = text
     if not text.lstrip().startswith(("{", "[")):
-        source = _read_song_file(text)
+        text = _read_song_file(text)
+    return parse_song_json(text)
+
+
+def parse_song_json(source: str) -> tuple[dict[str, float], list[str]]:
+    """A song from JSON text (the ``--song`` format, also the Predict page's song file):
+    ``(song, filled)`` as ``parse_song``; ``ValueError`` with a plain line when the text is
+    not JSON or not a song."""
     try:
         raw = json.loads(source)
     except json.JSONDecodeError as err:
@@ -282,7 +297,3 @@ def _read_song_file(text: str) -> str:
     except OSError as err:  # name too long, permission denied …
         raise ValueError(f"--song {shown(text)} cannot be read ({err.strerror or err})") from None
 
-
-def describe(song: Mapping[str, float]) -> str:
-    """One-line summary of a song in user units."""
-    return ", ".join(f"{BY_NAME[n].label.lower()} {BY_NAME[n].format(song[n])}" for n in FEATURE_NAMES)

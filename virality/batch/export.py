@@ -14,8 +14,10 @@ from virality.batch.ranking import RANK_COLUMN, UNUSUAL_COLUMN, BatchResult
 from virality.batch.score import neutralise_formulas
 from virality.features import BY_NAME
 from virality.model.prediction import Predictor
+from virality.plotting import BLUE, LIGHT, PANEL, TEXT
 
 REPORT_ROWS = 500
+EMPTY_CELL = "—"  # how the report shows a cell the file left empty (never "NaN")
 
 
 def export_table(result: BatchResult, rows: pd.Index | None = None) -> pd.DataFrame:
@@ -33,10 +35,10 @@ def to_csv_bytes(result: BatchResult, rows: pd.Index | None = None) -> bytes:
 
 def model_error_words(predictor: Predictor) -> str:
     """The model's held-out error in plain words (from the bundle's metadata)."""
-    meta = predictor.metadata
-    metrics = meta["metrics"]["model"]
-    return (f"On {meta['data']['test_tracks']:,} real tracks it never saw during training, the model's score was "
-            f"typically {predictor.typical_error:.0f} points away from the real popularity (R² {metrics['r2']:.2f}). "
+    info = predictor.info
+    return (f"On {info.data.test_tracks:,} real tracks it never saw during training, the model's score was "
+            f"typically {predictor.typical_error:.0f} points away from the real popularity "
+            f"(R² {info.metrics.model.r2:.2f}). "
             f"Each interval is where about {predictor.interval_level:.0%} of tracks like this one really land "
             f"(± {predictor.half_width:.0f} points). Audio characteristics explain only a small part of "
             f"popularity: use the ranking to compare tracks, not as a promise.")
@@ -75,7 +77,7 @@ def html_report(result: BatchResult, predictor: Predictor, title: str = "Track r
     shown = f"the top {len(table):,} of" if len(table) < result.n_scored else "all"
     problems = ""
     if len(result.problems):
-        listed = result.problems.head(200).to_html(index=False, escape=True, classes="table")
+        listed = result.problems.head(200).to_html(index=False, escape=True, classes="table", na_rep=EMPTY_CELL)
         problems = (f"<h2>Rows not scored</h2><p>{result.n_rows - result.n_scored:,} row(s) could not be scored "
                     f"(row numbers as in a spreadsheet, header = row 1).</p>{listed}")
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -83,10 +85,10 @@ def html_report(result: BatchResult, predictor: Predictor, title: str = "Track r
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body {{ font-family: system-ui, -apple-system, sans-serif; margin: 2rem auto; max-width: 1100px; color: #1f2328; }}
+body {{ font-family: system-ui, -apple-system, sans-serif; margin: 2rem auto; max-width: 1100px; color: {TEXT}; }}
 .table {{ border-collapse: collapse; width: 100%; font-size: 0.9rem; }}
-.table th, .table td {{ border-bottom: 1px solid #d0d7de; padding: 4px 8px; text-align: left; }}
-.note {{ background: #f6f8fa; border-left: 4px solid #1f6feb; padding: 0.6rem 1rem; }}
+.table th, .table td {{ border-bottom: 1px solid {LIGHT}; padding: 4px 8px; text-align: left; }}
+.note {{ background: {PANEL}; border-left: 4px solid {BLUE}; padding: 0.6rem 1rem; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>{result.n_scored:,} of {result.n_rows:,} tracks scored on {stamp} by <em>virality</em>, which predicts TikTok

@@ -6,13 +6,12 @@ track is row 2 — what a user sees when they open the file in Excel or Numbers.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from virality.features import BY_NAME, FEATURE_NAMES, format_duration, parse_key, parse_mode
+from virality.features import BY_NAME, FEATURE_NAMES, MINUTES_SECONDS, format_duration, parse_key, parse_mode
 
 FIRST_DATA_ROW = 2  # spreadsheet numbering: row 1 is the header
 PROBLEM_COLUMNS = ["row", "column", "value", "why"]
@@ -158,10 +157,6 @@ def _to_numbers(name: str, raw: pd.Series, scale: float = 1.0) -> pd.Series:
     lookup = {text: _try(parser, text) for text in texts.unique()}  # usually few distinct texts
     numbers[leftover] = texts.map(lookup).astype(float) * (scale if parser is float else 1.0)
     return numbers
-
-
-# m:ss, or h:mm:ss as spreadsheets write a time of day
-MINUTES_SECONDS = re.compile(r"^\s*(?:(\d{1,2}):)?(\d{1,3}):(\d{1,2}(?:\.\d*)?)\s*$")
 
 
 def _try(parser, value) -> float:

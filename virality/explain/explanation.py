@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from virality.explain.methods import METHODS, TOLERANCE, attribute, method_key, song_array
+from virality.explain.methods import METHODS, attribute, method_key, song_array
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, load_song_arg, parse_song
 from virality.model.prediction import Predictor
+from virality.plotting import signed
 
 
 @dataclass
@@ -64,7 +65,7 @@ def explain_song(predictor: Predictor, song: Mapping[str, Any], baseline: Mappin
         "attribution": attr[0],
     })
     return Explanation(method, baseline_label, float(scores.iloc[0]), float(scores.iloc[1]), float(delta[0]),
-                       TOLERANCE[method], table)
+                       METHODS[method].tolerance, table)
 
 
 def _phrase(row) -> str:
@@ -94,11 +95,11 @@ def summary_sentence(explanation: Explanation, minimum: float = 0.25) -> str:
     other = table[table["attribution"] < -minimum] if main_up else table[table["attribution"] > minimum]
     main = main.reindex(main["attribution"].abs().sort_values(ascending=False).index).head(2)
     other = other.reindex(other["attribution"].abs().sort_values(ascending=False).index).head(1)
-    parts = " and ".join(f"{_phrase(r)} ({r.attribution:+.1f})" for r in main.itertuples())
+    parts = " and ".join(f"{_phrase(r)} ({signed(r.attribution)})" for r in main.itertuples())
     sentence = f"Mostly {'lifted by' if main_up else 'held back by'} {parts}" if parts else "Close to the baseline"
     if len(other):
         r = next(other.itertuples())
-        sentence += f"; {_phrase(r)} {'helps' if r.attribution > 0 else 'holds it back'} ({r.attribution:+.1f})"
+        sentence += f"; {_phrase(r)} {'helps' if r.attribution > 0 else 'holds it back'} ({signed(r.attribution)})"
     return sentence[0].upper() + sentence[1:] + "."
 
 
@@ -146,7 +147,7 @@ def baseline_choices(predictor: Predictor, scored: Mapping[str, Mapping[str, flo
 def explanation_text(explanation: Explanation) -> str:
     """A readable table for the terminal."""
     lines = [f"score {explanation.score:.1f} vs {explanation.baseline_label} {explanation.baseline_score:.1f} "
-             f"({METHODS[explanation.method]}, delta {explanation.delta:+.3f} points)",
+             f"({METHODS[explanation.method].label}, delta {explanation.delta:+.3f} points)",
              f"{'characteristic':18s} {'this song':>12s} {'baseline':>12s} {'points':>8s}"]
     ordered = explanation.table.reindex(explanation.table["attribution"].abs().sort_values(ascending=False).index)
     for row in ordered.itertuples():

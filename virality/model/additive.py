@@ -18,6 +18,7 @@ import torch
 from virality.features import BY_NAME, FEATURE_NAMES
 from virality.model.bundle import ARTIFACTS_DIR
 from virality.model.prediction import Predictor, load_predictor
+from virality.plotting import signed
 
 ADDITIVE_DIR = ARTIFACTS_DIR / "additive"
 GRID_LEVELS = np.arange(2, 99)  # percentiles of real tracks the shapes are drawn over
@@ -27,8 +28,8 @@ SURFACE_LEVELS = np.linspace(5, 95, 19)
 def load_additive(path: str | Path = ADDITIVE_DIR) -> Predictor:
     """The additive network bundled beside the shipped model (or the shipped one, if additive)."""
     predictor = load_predictor(path)
-    if predictor.metadata["model"]["arch"] != "additive":
-        raise ValueError(f"the model in {path} is {predictor.metadata['model']['arch']}, not the additive network")
+    if predictor.info.model.arch != "additive":
+        raise ValueError(f"the model in {path} is {predictor.info.model.arch}, not the additive network")
     return predictor
 
 
@@ -41,7 +42,7 @@ def _grid(predictor: Predictor, name: str, levels: np.ndarray) -> tuple[np.ndarr
         low, high = (0, 11) if name == "key" else (0, 1)
         values = np.arange(low, high + 1, dtype=float)
         return values, np.full(len(values), np.nan)
-    table = np.asarray(predictor.metadata["distribution"]["quantiles"])[:, j]
+    table = predictor.info.distribution.quantiles[:, j]
     values, first = np.unique(np.interp(levels, np.arange(101), table), return_index=True)
     return values, np.asarray(levels, float)[first]
 
@@ -57,7 +58,7 @@ def _terms(predictor: Predictor, X: np.ndarray) -> np.ndarray:
 def _reference_rows(predictor: Predictor) -> np.ndarray:
     """(101, 12) synthetic tracks: each characteristic at its own 0…100 % quantiles, columns
     shuffled independently (seeded), a stand-in for real tracks when centring terms."""
-    table = np.asarray(predictor.metadata["distribution"]["quantiles"], float)
+    table = predictor.info.distribution.quantiles
     rng = np.random.default_rng(0)
     return np.column_stack([rng.permutation(table[:, j]) for j in range(table.shape[1])])
 
@@ -135,22 +136,22 @@ def describe_shape(shape: pd.DataFrame, name: str) -> str:
     if feature.is_discrete:
         best, worst = rows.loc[rows["points"].idxmax()], rows.loc[rows["points"].idxmin()]
         return (f"{feature.label}: songs in {feature.format(best['value'])} score about "
-                f"{_points(best['points'])} points against a typical track, songs in "
-                f"{feature.format(worst['value'])} {_points(worst['points'])}.")
+                f"{signed(best['points'])} points against a typical track, songs in "
+                f"{feature.format(worst['value'])} {signed(worst['points'])}.")
     values = rows["value"].to_numpy()
     percentiles = rows["percentile"].to_numpy() if "percentile" in rows else np.linspace(2, 98, len(values))
     low_end, high_end = _tenth(feature, values, points, percentiles, low=True), \
         _tenth(feature, values, points, percentiles, low=False)
-    sentence = (f"{feature.label}: {high_end[0]} score about {_points(high_end[1])} points against a typical "
-                f"track, {low_end[0]} about {_points(low_end[1])}")
+    sentence = (f"{feature.label}: {high_end[0]} score about {signed(high_end[1])} points against a typical "
+                f"track, {low_end[0]} about {signed(low_end[1])}")
     inner = (values > low_end[2]) & (values < high_end[2])
     if inner.any():
         peak, dip = np.argmax(np.where(inner, points, -np.inf)), np.argmin(np.where(inner, points, np.inf))
         ends = (low_end[1], high_end[1])
         if points[peak] - max(ends) >= NEGLIGIBLE:
-            sentence += f", and most in between, around {feature.format(values[peak])} ({_points(points[peak])})"
+            sentence += f", and most in between, around {feature.format(values[peak])} ({signed(points[peak])})"
         elif min(ends) - points[dip] >= NEGLIGIBLE:
-            sentence += f", and least in between, around {feature.format(values[dip])} ({_points(points[dip])})"
+            sentence += f", and least in between, around {feature.format(values[dip])} ({signed(points[dip])})"
     return sentence + "."
 
 
@@ -171,12 +172,6 @@ def _tenth(feature, values: np.ndarray, points: np.ndarray, percentiles: np.ndar
     return f"songs {'below' if low else 'above'} {feature.format(threshold)}", float(at), float(threshold)
 
 
-def _points(value: float) -> str:
-    """Signed points with one decimal, never "-0.0"."""
-    text = f"{value:+.1f}"
-    return "0.0" if text in ("+0.0", "-0.0") else text
-
-
 def describe_surface(surface: pd.DataFrame, pair: tuple[str, str]) -> str:
     """One plain-words sentence on what a pair adds on top of its two shapes."""
     a, b = (BY_NAME[n] for n in pair)
@@ -194,6 +189,6 @@ def describe_surface(surface: pd.DataFrame, pair: tuple[str, str]) -> str:
         phrase = phrases[0] if share < 0.34 else phrases[2] if share > 0.66 else phrases[1]
         return f"{phrase} ({feature.format(value)})"
 
-    return (f"{a.label} × {b.label}: together they add up to {_points(top['points'])} points when "
-            f"{level(a, top['x'], 'x')} meets {level(b, top['y'], 'y')}, and {_points(bottom['points'])} when "
+    return (f"{a.label} × {b.label}: together they add up to {signed(top['points'])} points when "
+            f"{level(a, top['x'], 'x')} meets {level(b, top['y'], 'y')}, and {signed(bottom['points'])} when "
             f"{level(a, bottom['x'], 'x')} meets {level(b, bottom['y'], 'y')}, beyond what each does alone.")

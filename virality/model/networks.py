@@ -19,11 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from virality.features import BY_NAME, FEATURE_NAMES
+from virality.features import CONTINUOUS, FEATURE_NAMES, KEY_INDEX, MODE_INDEX
 
-KEY_INDEX = FEATURE_NAMES.index("key")
-MODE_INDEX = FEATURE_NAMES.index("mode")
-CONTINUOUS = tuple(i for i, n in enumerate(FEATURE_NAMES) if not BY_NAME[n].is_discrete)
 EPS = 1e-4  # keeps the normal scores finite at the ends of the fitted range
 
 

@@ -6,9 +6,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from virality.features import FEATURES
+from virality.plotting import BLUE, GREEN, GREY, ORANGE
 from virality.whatif.search import WhatIfResult
-
-BLUE, GREEN, GREY, ORANGE = "#1f6feb", "#2da44e", "#8b949e", "#d29922"
 
 
 def before_after_figure(result: WhatIfResult, interval_level: float = 0.8) -> go.Figure:
