@@ -242,8 +242,23 @@ def test_a_score_does_not_depend_on_the_rows_sharing_its_pass(bundled):
     from virality.batch.score import predict_rows
     from virality.explain.views import sample_typical_tracks
 
-    X = sample_typical_tracks(bundled.metadata, 3000, seed=2).to_numpy()
+    X = sample_typical_tracks(bundled.info.distribution, 3000, seed=2).to_numpy()
     whole = predict_rows(bundled, X)
     for start, stop in ((0, 1), (5, 22), (1000, 1047), (2047, 3000)):
         for full, part in zip(whole, predict_rows(bundled, X[start:stop])):
             assert np.array_equal(full[start:stop], part)
+
+
+def test_an_output_that_is_a_pipe_is_written_through_not_replaced(tmp_path, bundled):
+    """``-o /dev/stdout`` or a named pipe: renaming a file over it would replace it."""
+    import threading
+
+    fifo = tmp_path / "out.csv"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    with within(60):
+        score_file(DEMO_CSV, fifo, bundled)
+    reader.join(30)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and received and received[0].startswith(b"title,artist,")
