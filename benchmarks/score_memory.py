@@ -11,7 +11,10 @@ with ``SCORE_CHUNK_ROWS`` raised above the row count (the way the command read f
 before). Both must write the same bytes and the same stderr. Then the end-to-end time of
 the chunked command on 100,000 rows, ``REPEAT`` rounds; with ``--against DIR`` (e.g.
 ``/work/main``) each round also times the command of the checkout in DIR on the same file,
-interleaved, so machine load hits both alike.
+interleaved, so machine load hits both alike. Last, in this process on 1 thread: the CPU time
+of ``score_file`` on the 100,000 rows by chunk size (``REPEAT`` interleaved rounds, medians),
+and of the formula neutralisation ``score -o`` now does (``neutralise_formulas`` on the scored
+table).
 """
 
 from __future__ import annotations
@@ -67,6 +70,35 @@ def run(chunk_rows: str, source: Path, out: Path, checkout: Path = ROOT) -> dict
     return {**report, "wall_s": wall, "stderr": stderr, "sha256": digest, "out_mb": out.stat().st_size / 1e6}
 
 
+def in_process(small: Path, folder: Path) -> dict:
+    """CPU seconds (medians of ``REPEAT``) of ``score_file`` by chunk size, and of neutralising
+    the formula cells of the scored table, in this process on 1 torch thread."""
+    import torch
+
+    from virality.batch.score import neutralise_formulas, reuse_freed_memory, score_file, score_frame
+    from virality.data.reading import read_csv_file
+    from virality.model.prediction import load_predictor
+
+    torch.set_num_threads(1)
+    reuse_freed_memory()  # as the command does
+    predictor = load_predictor()
+    sizes = {"25,000": 25_000, "50,000 (shipped)": 50_000, "one pass": SMALL_ROWS * 2}
+    runs = {label: [] for label in sizes}
+    for _ in range(REPEAT):
+        for label, size in sizes.items():
+            start = time.process_time()
+            score_file(small, folder / "in_process.csv", predictor, chunk_rows=size)
+            runs[label].append(time.process_time() - start)
+    table = score_frame(read_csv_file(small), predictor).table
+    neutral = []
+    for _ in range(REPEAT):
+        start = time.process_time()
+        neutralise_formulas(table)
+        neutral.append(time.process_time() - start)
+    return {"score_file_cpu_s": {k: statistics.median(v) for k, v in runs.items()}, "runs": runs,
+            "neutralise_cpu_s": statistics.median(neutral)}
+
+
 def with_bad_rows(n: int):
     """``invented_tracks(n)`` with a bad cell every 50,000 rows, so the problem listing is compared too."""
     frame = invented_tracks(n).astype({"tempo": object})
@@ -91,6 +123,7 @@ def main() -> None:
             runs.append(run("default", small, folder / "small_out.csv"))
             if against:
                 other_runs.append(run("default", small, folder / "other_out.csv", against.resolve()))
+        stages = in_process(small, folder)
         big_mb = big.stat().st_size / 1e6
     load.append(os.getloadavg())
     times, other = [r["wall_s"] for r in runs], [r["wall_s"] for r in other_runs]
@@ -103,7 +136,7 @@ def main() -> None:
                "chunked": chunked, "one_pass": one_pass, "same_bytes": same_bytes, "same_stderr": same_stderr,
                "small_rows": SMALL_ROWS, "small_wall_s": times, "small_median_s": statistics.median(times),
                "small_cpu_s": cpu, "against": str(against) if against else None, "against_wall_s": other,
-               "against_cpu_s": other_cpu,
+               "against_cpu_s": other_cpu, "in_process": stages,
                "load_average_before_after": load}
     lines = [
         "# `score` memory on 2,000,000 rows", "",
@@ -127,6 +160,10 @@ def main() -> None:
                   f"**{statistics.median(other):.2f} s** ({', '.join(f'{t:.2f}' for t in other)} s), CPU time median "
                   f"{statistics.median(other_cpu):.2f} s; ratio this / that {statistics.median(times) / statistics.median(other):.2f} "
                   f"(wall), {statistics.median(cpu) / statistics.median(other_cpu):.2f} (CPU)."]
+    lines += ["", f"In this process on {SMALL_ROWS:,} rows (1 thread, CPU medians of {REPEAT} interleaved rounds): "
+              "`score_file` by chunk size " + ", ".join(f"{k} rows {v:.2f} s" for k, v in
+                                                     stages["score_file_cpu_s"].items())
+              + f"; neutralising the formula cells of the scored table {stages['neutralise_cpu_s']:.3f} s."]
     write_result("score_memory", payload, "\n".join(lines))
 
 

@@ -132,7 +132,7 @@ def _count(text: str) -> int:
 def _score(args: argparse.Namespace) -> int:
     import torch
 
-    from virality.batch.score import renamed_note, score_file
+    from virality.batch.score import renamed_note, reuse_freed_memory, score_file
     from virality.data.errors import DataError, clipped
     from virality.model.prediction import load_predictor
 
@@ -141,6 +141,7 @@ def _score(args: argparse.Namespace) -> int:
         raise CliError(f"--threads must be between 1 and {cores} (the cores of this machine), not "
                        f"{clipped(args.threads)}")
     torch.set_num_threads(args.threads)  # a throughput job, but one thread per busy shared core (see --help)
+    reuse_freed_memory()
     predictor = load_predictor(Path(args.artifacts))
     try:
         summary = score_file(args.input, args.output, predictor, fill=args.fill)
