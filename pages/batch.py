@@ -2,6 +2,7 @@
 
 import hashlib
 
+import numpy as np
 import streamlit as st
 
 from ui.layout import chart, page_header
@@ -11,10 +12,12 @@ from virality.batch.plots import compare_figure, ranked_figure
 from virality.batch.ranking import (
     DRIVERS_NOTE,
     RANK_COLUMN,
+    UNUSUAL_COLUMN,
     BatchResult,
     compare_tracks,
     display_order,
     filter_table,
+    popularity_check,
     score_upload,
 )
 from virality.data.demo import DEMO_CSV
@@ -64,16 +67,26 @@ if isinstance(outcome, str):
     st.error(f"This file cannot be scored: {outcome}")
     st.stop()
 result: BatchResult = outcome
+file_key = job[1][:16]  # widgets that list this file's tracks start afresh with each file
 
 (st.success if result.n_scored else st.warning)(f"**{name}**: scored {result.n_scored:,} of {result.n_rows:,} tracks.")
+for note in result.reading.notes() if result.reading else []:
+    st.info(note[0].upper() + note[1:] + ".")
 if result.renamed_note:
     st.info(result.renamed_note[0].upper() + result.renamed_note[1:] + ".")
-with st.expander("How your columns were read", expanded=bool(result.columns.missing)):
+if result.columns.choices:
+    st.warning(f"More than one column means {', '.join(result.columns.choices)}: the one read and the ones kept as "
+               "they are (not read) are named under “How your columns were read”.")
+with st.expander("How your columns were read", expanded=bool(result.columns.missing or result.columns.choices)):
     st.dataframe(result.columns.report(), hide_index=True, key="batch_mapping", placeholder=EMPTY_CELL)
     if result.columns.extra:
         st.caption("Kept as they are: " + ", ".join(map(str, result.columns.extra)))
     if result.columns.missing:
         st.warning("Not found, filled with the typical track's value: " + ", ".join(result.columns.missing))
+    if result.reading is not None and result.reading.kind == "csv":
+        st.caption(f"Read as {result.reading.encoding_name} text"
+                   + ("; separated by semicolons or tabs, so numbers with a decimal comma (0,68) are read as numbers "
+                      "and kept as written in the download" if result.decimal == "," else "") + ".")
 if len(result.problems):
     st.warning(f"{result.n_rows - result.n_scored:,} row(s) not scored: nothing was changed, fix these cells "
                "and upload again (row numbers as in a spreadsheet, header = row 1).")
@@ -82,6 +95,15 @@ if "filled" in result.table and (result.table["filled"] != "").any():
     n_filled = int((result.table["filled"] != "").sum())
     st.info(f"{n_filled:,} track(s) had missing values filled with the typical track's value: see the "
             "**filled** column (their scores lean on a guess).")
+if result.n_unusual:
+    st.warning(f"⚠ {result.n_unusual:,} track(s) are unlike the real tracks the model learned from: treat their scores "
+               "as guesses. The **unusual** column names what is unusual (as the Predict page warns).")
+agreement = popularity_check(result)
+if agreement is not None:
+    rho = "not defined (fewer than 3 tracks, or one side constant)" if np.isnan(agreement.spearman) else \
+        f"{agreement.spearman:.2f}"
+    st.info(f"Your file has its own popularity column, shown beside the prediction. Rank correlation (Spearman) "
+            f"between the two over {agreement.n_tracks:,} scored track(s): **{rho}** (1: the same order, 0: unrelated).")
 
 st.subheader("Ranked tracks")
 text_col, score_col = st.columns([2, 1])
@@ -91,7 +113,11 @@ shown = filter_table(result.table, needle, float(min_score))
 st.caption(f"{len(shown):,} of {result.n_rows:,} rows" + (f" (the first {DISPLAY_ROWS:,} shown; filter to see "
            "others, the download has all)" if len(shown) > DISPLAY_ROWS else "") + " · click a column header to sort · "
            "up_/down_: the two characteristics pushing the score up most and holding it back most")
+filtered = shown
 table = shown = shown.head(DISPLAY_ROWS)[display_order(result)]
+if shown[UNUSUAL_COLUMN].ne("").any():  # the marker on screen; the download keeps the plain words
+    table = shown = shown.assign(**{UNUSUAL_COLUMN: np.where(shown[UNUSUAL_COLUMN] != "",
+                                                             "⚠ " + shown[UNUSUAL_COLUMN].astype(str), "")})
 if "filled" in shown and len(shown) <= STYLE_LIMIT:
     table = shown.style.apply(lambda row: [f"background-color: {FILLED_CELL}" if row["filled"] else "" for _ in row],
                               axis=1)
@@ -110,17 +136,27 @@ if len(scored) < 2:  # the filter left fewer than two: offer the top of the rank
 if len(scored) >= 2:
     st.subheader("Compare two tracks")
     left, right = st.columns(2)
-    first = left.selectbox("Track A", scored, index=0, format_func=lambda i: result.labels[i], key="batch_a")
-    second = right.selectbox("Track B", scored, index=1, format_func=lambda i: result.labels[i], key="batch_b")
+    first = left.selectbox("Track A", scored, index=0, format_func=lambda i: result.labels[i], key=f"batch_a_{file_key}")
+    second = right.selectbox("Track B", scored, index=1, format_func=lambda i: result.labels[i],
+                             key=f"batch_b_{file_key}")
     summary, characteristics = compare_tracks(result, first, second)
     st.dataframe(summary, key="batch_compare_summary", placeholder=EMPTY_CELL)
     chart(compare_figure(characteristics), "batch_compare_chart")
     st.dataframe(characteristics, hide_index=True, key="batch_compare_table", placeholder=EMPTY_CELL)
 
 stem = name.rsplit(".", 1)[0]
-down_csv, down_html = st.columns(2)
-down_csv.download_button("Download the ranked table (CSV)", lambda: to_csv_bytes(result), f"{stem}_scored.csv",
-                         mime="text/csv", on_click="ignore", key="batch_download_csv", width="stretch")
-down_html.download_button("Download a report to share (HTML)", lambda: html_report(result, predictor, title=stem),
-                          f"{stem}_report.html", mime="text/html", on_click="ignore", key="batch_download_html",
-                          width="stretch")
+is_filtered = len(filtered) < result.n_rows
+if is_filtered:
+    st.caption(f"The filter shows {len(filtered):,} of {result.n_rows:,} rows: “filtered rows” downloads just those; "
+               "the full table and the report hold every row.")
+buttons = st.columns(3 if is_filtered else 2)
+if is_filtered:
+    buttons[-1].download_button(f"Download the {len(filtered):,} filtered row{'' if len(filtered) == 1 else 's'} (CSV)",
+                                lambda: to_csv_bytes(result, filtered.index), f"{stem}_scored_filtered.csv",
+                                mime="text/csv", on_click="ignore", key="batch_download_filtered", width="stretch")
+buttons[0].download_button(f"Download the ranked table{f': all {result.n_rows:,} rows' if is_filtered else ''} (CSV)",
+                           lambda: to_csv_bytes(result), f"{stem}_scored.csv", mime="text/csv", on_click="ignore",
+                           key="batch_download_csv", width="stretch")
+buttons[1].download_button("Download a report to share (HTML, every row)", lambda: html_report(result, predictor,
+                           title=stem), f"{stem}_report.html", mime="text/html", on_click="ignore",
+                           key="batch_download_html", width="stretch")

@@ -73,7 +73,7 @@ def test_separators_and_encodings_give_the_same_scores(options, bundled):
     data = frame.to_csv(index=False, sep=options.get("sep", ",")).encode(options.get("encoding", "utf-8"))
     read = read_csv_file(data, "t.csv")
     assert list(read.columns) == list(frame.columns)
-    assert read.loc[0, "title"] == "Café Déjà Vu"
+    assert read["title"].iloc[0] == "Café Déjà Vu"
     result = score_frame(read, bundled)
     np.testing.assert_allclose(result.table["predicted_popularity"], engine_scores(bundled, frame), atol=1e-3)
 
@@ -302,12 +302,24 @@ def test_display_order_puts_the_verdict_first_and_keeps_every_column(demo_result
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.text(min_size=0, max_size=8), min_size=1, max_size=6))
 def test_no_exported_text_cell_starts_a_formula_unless_it_is_a_number(cells):
-    safe = neutralise_formulas(pd.DataFrame({"title": pd.array(cells, dtype="str")}))["title"]
-    for original, exported in zip(cells, safe):
-        if re.match(r"^[=+\-@\t\r]", original) and pd.isna(pd.to_numeric(original, errors="coerce")):
-            assert exported == "'" + original
-        else:
-            assert exported == original
+    """A number is what the scorer reads as one: Python's ``float`` (in a decimal-comma file,
+    after the comma becomes a point)."""
+    def is_number(text: str, decimal: str) -> bool:
+        if decimal == "," and text.count(",") == 1 and "." not in text:
+            text = text.replace(",", ".")
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return True
+
+    for decimal in (".", ","):
+        safe = neutralise_formulas(pd.DataFrame({"title": pd.array(cells, dtype="str")}), decimal)["title"]
+        for original, exported in zip(cells, safe):
+            if re.match(r"^[=+\-@\t\r]", original) and not is_number(original, decimal):
+                assert exported == "'" + original
+            else:
+                assert exported == original
 
 
 def test_the_cli_reads_the_same_variants(tmp_path, bundled):
@@ -347,3 +359,79 @@ def test_input_columns_named_like_result_columns_are_kept_not_overwritten(bundle
     assert sorted(table["rank"].astype(int)) == list(range(1, 7))
     assert table["predicted_popularity"].to_numpy() == pytest.approx(engine_scores(bundled, frame), abs=1e-3)
     assert "'rank' → 'rank (input)'" in result.renamed_note and "'low' → 'low (input 2)'" in result.renamed_note
+
+
+# --- as real files are (issue 13) -------------------------------------------------------------------
+
+def test_the_download_never_alters_a_number_in_the_files_notation(bundled):
+    """``-7,8`` in a semicolon file is a number: it used to come back as ``'-7,8``."""
+    frame = tracks_csv(4)
+    frame["loudness"] = frame["loudness"].str.replace(".", ",")
+    frame.loc[0, "title"], frame.loc[1, "title"] = "-2+3", "=1+1"
+    result = score_upload(upload(frame, sep=";"), "t.csv", bundled)
+    assert result.n_scored == 4
+    exported = export_table(result).set_index(result.table.index)
+    assert exported.loc[result.table.index, "loudness"].tolist() == result.table["loudness"].tolist()
+    assert exported.loc[2, "title"] == "'-2+3" and exported.loc[3, "title"] == "'=1+1"
+    downloaded = pd.read_csv(io.BytesIO(to_csv_bytes(result)), dtype=str, encoding="utf-8-sig")
+    assert sorted(downloaded["loudness"]) == sorted(frame["loudness"])
+
+
+def test_a_blank_row_is_not_a_phantom_track_with_fill_on(bundled):
+    frame = tracks_csv(3)
+    text = frame.to_csv(index=False, sep=";")
+    head, rest = text.split("\n", 2)[:2], text.split("\n", 2)[2]
+    data = ("\n".join(head) + "\n" + ";" * (len(frame.columns) - 1) + "\n" + rest).encode()
+    result = score_upload(data, "t.csv", bundled, fill=True)
+    assert result.n_rows == 3 == result.n_scored and sorted(result.table.index) == [2, 4, 5]
+    assert result.reading.blank_rows == 1 and (result.table["filled"] == "").all()
+
+
+def test_unusual_tracks_get_predicts_out_of_distribution_flag(bundled):
+    frame = tracks_csv(5)
+    frame.loc[0, "loudness"] = "2.5"  # +2.5 dB: louder than 99.5 % of real tracks
+    result = score_upload(upload(frame), "t.csv", bundled)
+    table = result.table.sort_index()
+    for row, cells in table.iterrows():
+        song = {n: float(result.values.loc[row, n]) for n in FEATURE_NAMES}
+        prediction = bundled.predict_song(song)
+        expected = (", ".join(prediction.unusual) or "the combination of values") if prediction.out_of_distribution else ""
+        assert cells["unusual"] == expected
+    assert "loudness" in table.loc[2, "unusual"] and result.n_unusual >= 1
+    assert "unusual" in export_table(result).columns
+    assert "<th>unusual (a guess)</th>" in html_report(result, bundled)
+
+
+def test_the_files_own_popularity_is_compared_by_rank_correlation(bundled):
+    from scipy.stats import spearmanr
+
+    from virality.batch.ranking import display_order, popularity_check
+
+    frame = tracks_csv(12)
+    frame["Popularity"] = [str(v) for v in (5, 60, 33, 33, 80, 12, 47, 91, 20, 64, 70, 3)]
+    frame.loc[4, "Popularity"] = "n/a"
+    result = score_upload(upload(frame), "t.csv", bundled)
+    check = popularity_check(result)
+    table = result.table
+    usable = table["Popularity"] != "n/a"
+    expected = spearmanr(table.loc[usable, "Popularity"].astype(float), table.loc[usable, "predicted_popularity"])[0]
+    assert check.column == "Popularity" and check.n_tracks == 11
+    assert check.spearman == pytest.approx(expected, abs=1e-12)
+    order = display_order(result)
+    assert order[order.index("predicted_popularity") + 1] == "Popularity"
+    assert popularity_check(score_upload(upload(tracks_csv(4)), "t.csv", bundled)) is None
+
+
+def test_the_filtered_download_holds_the_filtered_rows_only(demo_result):
+    shown = filter_table(demo_result.table, "porch")
+    downloaded = pd.read_csv(io.BytesIO(to_csv_bytes(demo_result, shown.index)), encoding="utf-8-sig")
+    assert downloaded["artist"].tolist() == ["Porch Fiction"]
+    assert len(pd.read_csv(io.BytesIO(to_csv_bytes(demo_result)), encoding="utf-8-sig")) == demo_result.n_rows
+
+
+def test_a_header_below_a_title_keeps_spreadsheet_row_numbers_in_problems(bundled):
+    frame = tracks_csv(4)
+    frame.loc[2, "tempo"] = "fast"
+    result = score_upload(b"Label sheet 2025\n\n" + upload(frame), "t.csv", bundled)
+    assert result.problems[["row", "column"]].values.tolist() == [[6, "tempo"]]  # header on row 3
+    assert sorted(result.table.index) == [4, 5, 6, 7]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
 import string
 import tempfile
@@ -76,13 +77,26 @@ def _plain_float(cell) -> float:
         raise ValueError("not a number") from None
 
 
+def in_point_notation(cell: str, decimal: str) -> str:
+    """The oracle's own reading of a decimal comma: in a file whose notation has one, a cell
+    with exactly one comma and no point means the number with a point there."""
+    if decimal == "," and cell.count(",") == 1 and "." not in cell:
+        return cell.replace(",", ".")
+    return cell
+
+
 def assert_scored_correctly(frame: pd.DataFrame, result, predictor) -> None:
-    """Every row kept; a row scored iff ``check_value`` accepts all its cells; right score."""
+    """Every row kept (blank rows are not rows); a row scored iff ``check_value`` accepts all
+    its cells (in the file's notation: semicolon-separated files write decimal commas);
+    right score; problems named by the row's place in the file."""
     table = result.table
     assert len(table) == len(frame)
     pd.testing.assert_frame_equal(table[list(frame.columns)], frame)
     from virality.data.columns import map_columns
 
+    reading = frame.attrs["reading"]
+    assert reading.decimal == ("." if reading.separator == "," else ",")
+    assert not any(frame.iloc[i].map(lambda c: pd.isna(c) or not str(c).strip()).all() for i in range(len(frame)))
     columns = map_columns(frame)
     column_of = dict(columns.sources)
     seconds = columns.duration_unit == "s"
@@ -93,6 +107,7 @@ def assert_scored_correctly(frame: pd.DataFrame, result, predictor) -> None:
             try:
                 if pd.isna(cell) or not str(cell).strip():
                     raise ValueError("missing")
+                cell = in_point_notation(str(cell), reading.decimal)
                 if ":" in str(cell):
                     if name != "duration":
                         raise ValueError("m:ss is only a length")
@@ -106,7 +121,7 @@ def assert_scored_correctly(frame: pd.DataFrame, result, predictor) -> None:
                 failures.append(column)
         score = table["predicted_popularity"].iloc[position]
         problem = table[PROBLEM_COLUMN].iloc[position]
-        named = set(result.problems.loc[result.problems["row"] == position + 2, "column"])
+        named = set(result.problems.loc[result.problems["row"] == frame.index[position], "column"])
         if lenient:
             named.discard(column_of["duration"])
         assert named == set(failures), (position, frame.iloc[position].to_dict(), named, failures)
@@ -205,6 +220,8 @@ def test_hostile_cells_and_headers_are_a_clear_error_or_a_correct_result(table, 
     if frame is None:
         return
     assert len(set(filter(None, stripped))) == len(list(filter(None, stripped))), "a repeated name was accepted"
+    if frame.attrs["reading"].header_row == 1:  # rows keep their place in the file; blank ones are left out
+        assert frame.index.tolist() == [i + 2 for i, row in enumerate(rows) if any(c.strip() for c in row)]
     assert_scored_correctly(frame, result, bundled)
 
 
@@ -343,6 +360,25 @@ def test_hostile_song_arguments_are_short_clear_errors(text):
     with within(30), pytest.raises(ValueError) as caught:
         load_song_arg(text)
     assert_clear(caught.value)
+
+
+def test_song_file_with_a_utf8_bom_is_read(tmp_path):
+    """Windows editors (Notepad) save UTF-8 with a BOM."""
+    path = tmp_path / "song.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"tempo": 128, "key": "F#"}).encode())
+    song, filled = load_song_arg(str(path))
+    assert song["tempo"] == 128.0 and song["key"] == 6.0 and "tempo" not in filled
+
+
+def test_song_files_that_are_not_regular_files_or_too_big_are_refused_unopened(tmp_path):
+    fifo = tmp_path / "song.json"
+    os.mkfifo(fifo)
+    with within(10), pytest.raises(ValueError, match="neither inline JSON nor a readable file"):
+        load_song_arg(str(fifo))
+    big = tmp_path / "big.json"
+    big.write_text('{"tempo": 120' + " " * (2 << 20) + "}")
+    with pytest.raises(ValueError, match="over 1024 KB"):
+        load_song_arg(str(big))
 
 
 def test_song_file_that_is_not_utf8_is_a_clear_error(tmp_path):

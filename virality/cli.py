@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from virality.config import ARTIFACTS_DIR
+from virality.data.errors import MESSAGE_PATH_CHARS
 
 
 class CliError(Exception):
@@ -37,9 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output CSV")
     p.add_argument("--fill", action="store_true",
                    help="fill missing characteristics with the typical track's value; a 'filled' column names them")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (default 1: on a shared machine a second thread waits for a busy core; "
-                        "see benchmarks/results/score.md)")
+    p.add_argument("--threads", type=_count, default=1,
+                   help="torch threads, at most the machine's cores (default 1: on a shared machine a second "
+                        "thread waits for a busy core; see benchmarks/results/score.md)")
 
     p = sub.add_parser("explain", help="which characteristics push a song's score up or down")
     p.add_argument("--song", required=True, help="song as inline JSON or a JSON file")
@@ -108,36 +109,58 @@ def load_predictor_for_cli(args: argparse.Namespace):
     return load_predictor(Path(args.artifacts))
 
 
+def machine_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS says it, else all)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _count(text: str) -> int:
+    """An argparse type: a whole number, quoted at most ~200 characters in the error."""
+    from virality.data.errors import clipped
+
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {clipped(repr(text))}") from None
+
+
 def _score(args: argparse.Namespace) -> int:
     import torch
 
-    from virality.batch.score import FILLED_COLUMN, problem_summary, score_file
-    from virality.data.reading import DataError
+    from virality.batch.score import renamed_note, reuse_freed_memory, score_file
+    from virality.data.errors import DataError, clipped
     from virality.model.prediction import load_predictor
 
-    if args.threads < 1:
-        raise CliError(f"--threads must be 1 or more, not {args.threads}")
+    cores = machine_cores()
+    if not 1 <= args.threads <= cores:
+        raise CliError(f"--threads must be between 1 and {cores} (the cores of this machine), not "
+                       f"{clipped(args.threads)}")
     torch.set_num_threads(args.threads)  # a throughput job, but one thread per busy shared core (see --help)
+    reuse_freed_memory()
     predictor = load_predictor(Path(args.artifacts))
     try:
-        result = score_file(args.input, args.output, predictor, fill=args.fill)
+        summary = score_file(args.input, args.output, predictor, fill=args.fill)
     except DataError as err:
         raise CliError(str(err)) from None
-    total = len(result.table)
-    print(f"scored {result.n_scored} of {total} rows → {args.output}", file=sys.stderr)
-    if result.renamed:
-        print(f"note: {result.renamed_note()}", file=sys.stderr)
-    if args.fill:
-        n_filled = int((result.table[FILLED_COLUMN] != "").sum())
-        if n_filled:
-            print(f"{n_filled} row(s) had missing characteristics filled with the typical track's value "
-                  f"(named in the '{FILLED_COLUMN}' column)", file=sys.stderr)
-    if len(result.problems):
-        print(f"{result.problems['row'].nunique()} row(s) not scored (row numbers as in a spreadsheet, "
-              "header = row 1):", file=sys.stderr)
-        for line in problem_summary(result.problems):
+    print(f"scored {summary.n_scored} of {summary.n_rows} rows → {clipped(args.output)}", file=sys.stderr)
+    for note in (*summary.reading.notes(), *summary.columns.choice_notes()):
+        print(f"note: {note}", file=sys.stderr)
+    if summary.renamed:
+        print(f"note: {renamed_note(summary.renamed)}", file=sys.stderr)
+    if summary.n_filled:
+        print(f"{summary.n_filled} row(s) had missing characteristics filled with the typical track's value "
+              "(named in the 'filled' column)", file=sys.stderr)
+    if summary.n_problems:
+        print(f"{summary.n_problem_rows} row(s) not scored (row numbers as in a spreadsheet, "
+              f"header = row {summary.reading.header_row}):", file=sys.stderr)
+        for line in summary.problem_lines():
             print(f"  {line}", file=sys.stderr)
-    return 0 if result.n_scored else 1
+    return 0 if summary.n_scored else 1
 
 
 def _download(args: argparse.Namespace) -> int:
@@ -233,8 +256,8 @@ def _features(args: argparse.Namespace) -> int:
     return 0
 
 
-PATH_CHARS = 200
-"""An error line quotes at most this many characters of a path."""
+PATH_CHARS = MESSAGE_PATH_CHARS
+"""An error line quotes at most this many characters of a path (one limit for every command)."""
 LUFS_NOTE = ("loudness is BS.1770 integrated loudness in LUFS, not Spotify's loudness in dB (their relation is "
              "unknown); the Predict page shows it beside its control and applies it only if asked")
 

@@ -277,13 +277,21 @@ def parse_song_json(source: str) -> tuple[dict[str, float], list[str]]:
     return parse_song(raw)
 
 
+MAX_SONG_FILE_BYTES = 1 << 20  # a song is a dozen numbers; a bigger "song file" is something else
+
+
 def _read_song_file(text: str) -> str:
-    """The text of the JSON file named ``text``; ``ValueError`` with a plain line otherwise."""
+    """The text of the JSON file named ``text`` (UTF-8, a BOM allowed, as Windows editors save
+    it); ``ValueError`` with a plain line otherwise: not a regular file (``is_file`` is False
+    for a FIFO or a device, which are never opened), over ``MAX_SONG_FILE_BYTES``, not UTF-8."""
     try:
         path = Path(text)
         if not path.is_file():
             raise ValueError(f"--song {shown(text)} is neither inline JSON nor a readable file")
-        return path.read_text(encoding="utf-8")
+        if path.stat().st_size > MAX_SONG_FILE_BYTES:
+            raise ValueError(f"--song {shown(text)} is over {MAX_SONG_FILE_BYTES // 1024} KB "
+                             "(MAX_SONG_FILE_BYTES): not a song file")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise ValueError(f"--song {shown(text)} is not a UTF-8 text file") from None
     except OSError as err:  # name too long, permission denied …

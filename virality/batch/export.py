@@ -5,60 +5,32 @@ self-contained HTML report.
 from __future__ import annotations
 
 import html
-import re
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 
-from virality.batch.ranking import RANK_COLUMN, BatchResult
+from virality.batch.ranking import RANK_COLUMN, UNUSUAL_COLUMN, BatchResult
+from virality.batch.score import neutralise_formulas
 from virality.features import BY_NAME
 from virality.model.prediction import Predictor
 from virality.plotting import BLUE, LIGHT, PANEL, TEXT
 
-FORMULA_START = re.compile(r"^[=+\-@\t\r]")
 REPORT_ROWS = 500
 EMPTY_CELL = "—"  # how the report shows a cell the file left empty (never "NaN")
 
 
-def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
-    """A copy where every text cell that a spreadsheet would run as a formula (starts with
-    ``=``, ``+``, ``-``, ``@``, tab or carriage return) gets a leading ``'`` (OWASP CSV
-    injection advice). Cells that read as plain numbers (``-6.2``) and number columns are
-    left as they are."""
-    safe = table.copy()
-    safe.columns = [_neutral_header(c) for c in safe.columns]
-    for column in safe.columns:
-        cells = safe[column]
-        if not (cells.dtype == object or pd.api.types.is_string_dtype(cells)):
-            continue
-        text = cells.astype(object)
-        is_text = text.map(type) == str  # noqa: E721 — exact type test, vectorised per column
-        risky = is_text & text.where(is_text, "").astype(str).str.match(FORMULA_START)
-        if not risky.any():
-            continue
-        looks_numeric = pd.to_numeric(text[risky], errors="coerce").notna().reindex(text.index, fill_value=False)
-        fix = risky & ~looks_numeric
-        safe[column] = text.where(~fix, "'" + text.where(fix, "").astype(str))
-    return safe
+def export_table(result: BatchResult, rows: pd.Index | None = None) -> pd.DataFrame:
+    """The table users download: the ranked table (only ``rows``, spreadsheet row numbers, when
+    given: the filtered view) with formula cells neutralised; numbers in the file's own notation
+    (``-7,8`` in a semicolon-separated file) are kept exactly as written."""
+    table = result.table if rows is None else result.table.loc[result.table.index.intersection(rows, sort=False)]
+    return neutralise_formulas(table.reset_index(drop=True), result.decimal)
 
 
-def _neutral_header(header) -> object:
-    """Header cells are text cells too."""
-    text = str(header)
-    if FORMULA_START.match(text) and pd.isna(pd.to_numeric(text, errors="coerce")):
-        return "'" + text
-    return header
-
-
-def export_table(result: BatchResult) -> pd.DataFrame:
-    """The table users download: the ranked table with formula cells neutralised."""
-    return neutralise_formulas(result.table.reset_index(drop=True))
-
-
-def to_csv_bytes(result: BatchResult) -> bytes:
-    """The download CSV, UTF-8 with BOM so spreadsheets read accents right."""
-    return export_table(result).to_csv(index=False).encode("utf-8-sig")
+def to_csv_bytes(result: BatchResult, rows: pd.Index | None = None) -> bytes:
+    """The download CSV (every row, or only ``rows``), UTF-8 with BOM so spreadsheets read accents right."""
+    return export_table(result, rows).to_csv(index=False).encode("utf-8-sig")
 
 
 def model_error_words(predictor: Predictor) -> str:
@@ -73,7 +45,8 @@ def model_error_words(predictor: Predictor) -> str:
 
 
 def report_table(result: BatchResult, limit: int = REPORT_ROWS) -> pd.DataFrame:
-    """The ranked rows shown in the report: label, score, interval, percentile, drivers."""
+    """The ranked rows shown in the report: label, score, interval, percentile, drivers, and
+    what is unlike the real tracks the model learned from (empty for usual tracks)."""
     scored = result.table[result.table["predicted_popularity"].notna()].head(limit)
     labels = result.labels.loc[scored.index]
 
@@ -88,6 +61,7 @@ def report_table(result: BatchResult, limit: int = REPORT_ROWS) -> pd.DataFrame:
         "percentile": scored["percentile"].round(0).astype(int),
         "pushing up": readable("up_1") + np.where(scored["up_2"] != "", ", ", "") + readable("up_2"),
         "holding back": readable("down_1") + np.where(scored["down_2"] != "", ", ", "") + readable("down_2"),
+        "unusual (a guess)": scored[UNUSUAL_COLUMN],
     })
 
 

@@ -19,7 +19,8 @@ import pandas as pd
 from virality.batch.score import score_frame
 from virality.chunks import row_chunks
 from virality.data.columns import ColumnMap, normalise_header
-from virality.data.reading import read_csv_file
+from virality.data.reading import Reading, read_csv_file
+from virality.data.validation import DECIMAL_COMMA, point_notation, spreadsheet_rows
 from virality.explain.methods import METHODS, IntegratedGradients, attribute_batch, top_drivers
 from virality.features import BY_NAME, FEATURE_NAMES
 from virality.model.prediction import Predictor
@@ -35,6 +36,9 @@ DRIVERS_NOTE = (
     "often). Effects under 0.05 points are not listed. Measured in benchmarks/results/score.md.")
 RANK_COLUMN = "rank"
 DRIVER_COLUMNS = ["up_1", "up_2", "down_1", "down_2"]
+UNUSUAL_COLUMN = "unusual"  # as on Predict: unlike the real tracks the model learned from
+UNUSUAL_COMBINATION = "the combination of values"
+POPULARITY_HEADERS = ("popularity", "track_popularity", "spotify_popularity", "real_popularity")
 TITLE_HEADERS = ("title", "track_name", "track_title", "song", "song_title", "name", "track")
 ARTIST_HEADERS = ("artist", "artists", "artist_name", "artist_names", "track_artist")
 MIN_DRIVER_POINTS = 0.05
@@ -45,10 +49,12 @@ Progress = Callable[[float, str], None]
 class BatchResult:
     """``table``: every input column (text, as read) plus ``predicted_popularity``, ``low``,
     ``high``, ``percentile``, ``rank`` (1 = highest score), ``up_1``, ``up_2``, ``down_1``,
-    ``down_2`` (characteristic names), ``filled`` (with the fill option) and ``problem``;
-    sorted by rank, unscored rows last; index = spreadsheet row (header = row 1).
-    ``attributions``: (scored rows, 12) Integrated Gradients in points, same index.
-    ``values``: (n, 12) characteristics as scored. ``problems``: ``row, column, value, why``."""
+    ``down_2`` (characteristic names), ``unusual`` (empty, or what is unlike the real tracks
+    the model learned from, as Predict warns), ``filled`` (with the fill option) and
+    ``problem``; sorted by rank, unscored rows last; index = spreadsheet row (header = row 1
+    unless ``reading.header_row`` says otherwise). ``attributions``: (scored rows, 12)
+    Integrated Gradients in points, same index. ``values``: (n, 12) characteristics as
+    scored. ``problems``: ``row, column, value, why``. ``reading``: how the file was read."""
 
     table: pd.DataFrame
     problems: pd.DataFrame
@@ -57,6 +63,7 @@ class BatchResult:
     columns: ColumnMap
     labels: pd.Series
     renamed_note: str = ""  # input columns named like a result column, kept under a new name
+    reading: Reading | None = None
 
     @property
     def n_rows(self) -> int:
@@ -65,6 +72,14 @@ class BatchResult:
     @property
     def n_scored(self) -> int:
         return int(self.table["predicted_popularity"].notna().sum())
+
+    @property
+    def n_unusual(self) -> int:
+        return int((self.table[UNUSUAL_COLUMN] != "").sum())
+
+    @property
+    def decimal(self) -> str:
+        return self.reading.decimal if self.reading is not None else "."
 
 
 def score_batch(frame: pd.DataFrame, predictor: Predictor, fill: bool = False, drivers: bool = True,
@@ -78,8 +93,8 @@ def score_batch(frame: pd.DataFrame, predictor: Predictor, fill: bool = False, d
     """
     report = progress or (lambda fraction, message: None)
     report(0.0, f"scoring {len(frame):,} rows")
-    scored = score_frame(frame, predictor, fill=fill, reserved=(RANK_COLUMN, *DRIVER_COLUMNS))
-    table = scored.table.set_axis(np.arange(len(frame)) + 2, axis=0).rename_axis("row")
+    scored = score_frame(frame, predictor, fill=fill, reserved=(RANK_COLUMN, *DRIVER_COLUMNS, UNUSUAL_COLUMN))
+    table = scored.table.set_axis(spreadsheet_rows(frame), axis=0).rename_axis("row")
     values = scored.values.set_axis(table.index, axis=0)
     good = scored.scored
     rank = table["predicted_popularity"].rank(ascending=False, method="min")
@@ -94,11 +109,27 @@ def score_batch(frame: pd.DataFrame, predictor: Predictor, fill: bool = False, d
     position = table.columns.get_loc(RANK_COLUMN) + 1
     for offset, column in enumerate(DRIVER_COLUMNS):
         table.insert(position + offset, column, top[column].astype(object))
+    table.insert(position + len(DRIVER_COLUMNS), UNUSUAL_COLUMN, unusual_text(predictor, values, good))
     order = table.sort_values([RANK_COLUMN], kind="stable", na_position="last").index
     report(1.0, f"scored {int(good.sum()):,} of {len(frame):,} rows")
     return BatchResult(table=table.loc[order], problems=scored.problems, attributions=attributions.loc[
         order[order.isin(attributions.index)]], values=values.loc[order], columns=scored.columns,
-        labels=track_labels(table.loc[order]), renamed_note=scored.renamed_note())
+        labels=track_labels(table.loc[order]), renamed_note=scored.renamed_note(), reading=scored.reading)
+
+
+def unusual_text(predictor: Predictor, values: pd.DataFrame, good: np.ndarray) -> pd.Series:
+    """Per row, Predict's out-of-distribution verdict in words: ``""`` for a track like the
+    real ones, else the characteristics outside 99 % of real tracks (``"loudness"``) or
+    ``UNUSUAL_COMBINATION`` when each value is usual but together they are not; ``""`` for
+    unscored rows. ``values``: (n, 12) as scored; ``good``: (n,) bool, the scored rows."""
+    text = pd.Series("", index=values.index, dtype=object)
+    if good.any():
+        X = values.to_numpy(np.float64)[good]
+        flagged = predictor.is_out_of_distribution(X)
+        if flagged.any():
+            _, outside = predictor.ood_check(X[flagged])
+            text.iloc[np.flatnonzero(good)[flagged]] = [", ".join(names) or UNUSUAL_COMBINATION for names in outside]
+    return text
 
 
 def score_upload(data: bytes, name: str, predictor: Predictor, fill: bool = False,
@@ -162,9 +193,46 @@ def display_order(result: BatchResult) -> list[str]:
     then the remaining input columns (the download keeps the input order)."""
     table = result.table
     names = [find_column(table.columns, TITLE_HEADERS), find_column(table.columns, ARTIST_HEADERS)]
-    first = [RANK_COLUMN, *[n for n in names if n is not None], "predicted_popularity", "low", "high", "percentile",
+    given = find_column(table.columns, POPULARITY_HEADERS)
+    first = [RANK_COLUMN, *[n for n in names if n is not None], "predicted_popularity",
+             *([given] if given is not None else []), "low", "high", "percentile", UNUSUAL_COLUMN,
              *DRIVER_COLUMNS, *[c for c in ("filled", "problem") if c in table.columns]]
     return first + [c for c in table.columns if c not in first]
+
+
+@dataclass(frozen=True)
+class PopularityCheck:
+    """The file's own popularity against the prediction: ``column`` (its header), ``n_tracks``
+    (scored rows with a number there) and ``spearman`` (rank correlation, −1…1; NaN when
+    under 3 tracks or one side is constant)."""
+
+    column: str
+    n_tracks: int
+    spearman: float
+
+
+def popularity_check(result: BatchResult) -> PopularityCheck | None:
+    """``PopularityCheck`` when the file has a popularity column (``POPULARITY_HEADERS``), else None."""
+    column = find_column(result.table.columns, POPULARITY_HEADERS)
+    if column is None:
+        return None
+    cells = result.table[column]
+    given = pd.to_numeric(point_notation(cells) if result.decimal == DECIMAL_COMMA else cells, errors="coerce")
+    predicted = result.table["predicted_popularity"]
+    both = given.notna() & predicted.notna() & np.isfinite(given.astype(float))
+    rho = spearman(given[both].to_numpy(float), predicted[both].to_numpy(float))
+    return PopularityCheck(column=str(column), n_tracks=int(both.sum()), spearman=rho)
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of two (n,) arrays (ties share their mean rank); NaN when
+    n < 3 or either is constant. Pearson's correlation of the ranks, without SciPy."""
+    if len(a) < 3:
+        return float("nan")
+    ranks = [pd.Series(x).rank(method="average").to_numpy() for x in (a, b)]
+    if min(r.std() for r in ranks) == 0:
+        return float("nan")
+    return float(np.corrcoef(ranks[0], ranks[1])[0, 1])
 
 
 def filter_table(table: pd.DataFrame, text: str = "", min_score: float = 0.0,
