@@ -11,6 +11,7 @@ from virality.batch.plots import compare_figure, ranked_figure
 from virality.batch.ranking import DRIVERS_NOTE, BatchResult, compare_tracks, display_order, filter_table, score_upload
 from virality.data.demo import DEMO_CSV
 from virality.data.reading import DataError
+from virality.markdown import escape_markdown
 from virality.plotting import FILLED_CELL
 
 STYLE_LIMIT = 2000  # highlight filled cells in tables up to this many rows (styling is slow)
@@ -44,7 +45,7 @@ else:
 
 job = (name, hashlib.sha256(data).hexdigest(), fill)
 if st.session_state.get("batch_job") != job:
-    bar = st.progress(0.0, text=f"Reading {name}…")
+    bar = st.progress(0.0, text=f"Reading {escape_markdown(name)}…")
     try:
         outcome = score_upload(data, name, predictor, fill=fill, progress=lambda f, text: bar.progress(f, text=text))
     except DataError as err:
@@ -53,17 +54,18 @@ if st.session_state.get("batch_job") != job:
     st.session_state["batch_job"], st.session_state["batch_outcome"] = job, outcome
 outcome = st.session_state["batch_outcome"]
 if isinstance(outcome, str):
-    st.error(f"This file cannot be scored: {outcome}")
+    st.error(f"This file cannot be scored: {escape_markdown(outcome)}")
     st.stop()
 result: BatchResult = outcome
 
-(st.success if result.n_scored else st.warning)(f"**{name}**: scored {result.n_scored:,} of {result.n_rows:,} tracks.")
+(st.success if result.n_scored else st.warning)(f"**{escape_markdown(name)}**: scored {result.n_scored:,} of "
+                                               f"{result.n_rows:,} tracks.")
 if result.renamed_note:
-    st.info(result.renamed_note[0].upper() + result.renamed_note[1:] + ".")
+    st.info(escape_markdown(result.renamed_note[0].upper() + result.renamed_note[1:] + "."))
 with st.expander("How your columns were read", expanded=bool(result.columns.missing)):
     st.dataframe(result.columns.report(), hide_index=True, key="batch_mapping")
     if result.columns.extra:
-        st.caption("Kept as they are: " + ", ".join(map(str, result.columns.extra)))
+        st.caption("Kept as they are: " + ", ".join(map(escape_markdown, result.columns.extra)))
     if result.columns.missing:
         st.warning("Not found, filled with the typical track's value: " + ", ".join(result.columns.missing))
 if len(result.problems):

@@ -1,9 +1,11 @@
 """Explain: why this score, in points; how it would move; which characteristics act together."""
 
+import dataclasses
+
 import streamlit as st
 
 from ui.layout import page_header
-from ui.state import current_song, get_predictor, scored_songs
+from ui.state import SHARED_CACHE_TTL, current_song, get_predictor, scored_songs
 from virality.data.demo import demo_tracks
 from virality.explain.explanation import Explanation, baseline_choices, explain_song, summary_sentence
 from virality.explain.methods import METHODS, TOLERANCE
@@ -19,6 +21,7 @@ from virality.explain.views import (
     top_pairs,
 )
 from virality.features import BY_NAME, FEATURE_NAMES
+from virality.markdown import escape_markdown
 
 page_header("Explain", "Why this score? Which characteristics push it up or down, by how many points.")
 predictor = get_predictor()
@@ -30,23 +33,28 @@ def _items(values: dict) -> tuple:
     return tuple((n, float(values[n])) for n in FEATURE_NAMES)
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
+@st.cache_data(max_entries=128, ttl=SHARED_CACHE_TTL, show_spinner=False)
+def explain_numbers(song_items: tuple, baseline_items: tuple, method: str) -> Explanation:
+    return explain_song(get_predictor(), dict(song_items), dict(baseline_items), method=method)
+
+
 def explain(song_items: tuple, baseline_items: tuple, label: str, method: str) -> Explanation:
-    return explain_song(get_predictor(), dict(song_items), dict(baseline_items), method=method, baseline_label=label)
+    """The cached explanation, labelled after the cache: a label can hold a file name."""
+    return dataclasses.replace(explain_numbers(song_items, baseline_items, method), baseline_label=label)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=64, ttl=SHARED_CACHE_TTL, show_spinner=False)
 def curves(song_items: tuple):
     return sensitivity_curves(get_predictor(), dict(song_items))
 
 
-@st.cache_data(max_entries=16, show_spinner="Averaging over typical tracks…")
+@st.cache_data(max_entries=16, ttl=SHARED_CACHE_TTL, show_spinner="Averaging over typical tracks…")
 def importance(method: str, baseline_items: tuple):
     sample = sample_typical_tracks(get_predictor().metadata, SAMPLE_SIZE)
     return global_importance(get_predictor(), demo_tracks(), sample, method, dict(baseline_items))
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=64, ttl=SHARED_CACHE_TTL, show_spinner=False)
 def song_interactions(song_items: tuple, baseline_items: tuple):
     return pairwise_interactions(get_predictor(), dict(song_items), dict(baseline_items))
 
@@ -56,7 +64,7 @@ def typical_interactions():
     return friedman_h(get_predictor(), sample_typical_tracks(get_predictor().metadata, H_SAMPLE_SIZE, seed=1))
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=64, ttl=SHARED_CACHE_TTL, show_spinner=False)
 def grid(song_items: tuple, first: str, second: str):
     return pair_grid(get_predictor(), dict(song_items), first, second)
 
@@ -85,9 +93,9 @@ result = explain(_items(song), _items(baseline), label, method)
 
 score_col, base_col, gap_col = st.columns(3)
 score_col.metric("This song", f"{result.score:.1f}")
-base_col.metric(f"The {label} track" if label == "typical" else label, f"{result.baseline_score:.1f}")
+base_col.metric(f"The {label} track" if label == "typical" else escape_markdown(label), f"{result.baseline_score:.1f}")
 gap_col.metric("Difference", f"{result.score - result.baseline_score:+.1f} points")
-st.info(summary_sentence(result))
+st.info(escape_markdown(summary_sentence(result)))
 if result.delta_exceeds_tolerance:
     st.warning(f"The bars add up to the difference only within {result.delta:+.2f} points "
                f"(this method's tolerance is ±{TOLERANCE[method]} points).")

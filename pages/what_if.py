@@ -3,8 +3,9 @@
 import streamlit as st
 
 from ui.layout import page_header, page_link
-from ui.state import current_song, get_predictor, set_song
+from ui.state import SHARED_CACHE_TTL, current_song, get_predictor, set_song
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, format_duration
+from virality.markdown import escape_markdown
 from virality.plotting import CHANGED_CELL
 from virality.whatif.plots import before_after_figure, edits_frame
 from virality.whatif.search import PRODUCER_CHOICES, WhatIfResult, search
@@ -15,7 +16,7 @@ song = current_song()
 source = st.session_state.get("song_source")
 
 
-@st.cache_data(max_entries=64, show_spinner="Searching for edits…")
+@st.cache_data(max_entries=64, ttl=SHARED_CACHE_TTL, show_spinner="Searching for edits…")
 def find_edits(song_items: tuple, goal: str, amount: float, vary: tuple, bounds: tuple, max_changes: int,
                k: int) -> WhatIfResult:
     gain, target = (amount, None) if goal == "gain" else (None, amount)
@@ -47,10 +48,10 @@ def _load(suggestion_song: dict, label: str) -> None:
 
 
 score_now = predictor.predict_song(song).score
-st.markdown(f"**Current song**{f' ({source})' if source else ''}: predicted **{score_now:.1f}**. "
+st.markdown(f"**Current song**{f' ({escape_markdown(source)})' if source else ''}: predicted **{score_now:.1f}**. "
             "Change it on the Predict page, or load a suggestion below.")
 if loaded := st.session_state.pop("whatif_loaded", None):
-    st.success(f"Loaded {loaded}: the Predict sliders and every page now use it.")
+    st.success(f"Loaded {escape_markdown(loaded)}: the Predict sliders and every page now use it.")
     page_link("Predict")
 
 goal_col, amount_col, changes_col, k_col = st.columns([2, 2, 2, 2])

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
+
+
+def as_read(markdown: str) -> str:
+    """What a reader sees of an element's Markdown source: AppTest gives the source, where text
+    the page passed through ``virality.markdown.escape_markdown`` carries backslash escapes."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
 
 
 def open_app(page: str | None = None, timeout: float = 120) -> AppTest:

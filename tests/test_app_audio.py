@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import open_app
+from tests.apptest import as_read, open_app
 from tests.audio_signals import song, wav_bytes
 from virality.audio.analysis import MEASURED, analyse
 from virality.features import BY_NAME, default_song, format_duration
@@ -58,7 +58,7 @@ def test_upload_fills_the_measured_controls_and_keeps_the_others(area):
     assert after["danceability"] == 0.9
     assert len(marks(area)) == len(MEASURED)
     assert len(area.get("audio")) == 1  # played back
-    assert any("Measured from **demo.wav**" in m.value for m in area.markdown)
+    assert any("Measured from **demo.wav**" in as_read(m.value) for m in area.markdown)
 
 
 def test_moving_a_measured_control_removes_only_its_mark_and_sticks(area):
@@ -76,7 +76,7 @@ def test_bad_file_shows_an_error_and_the_controls_keep_their_values(area, name, 
     before = shown(area)
     area.file_uploader(key="audio_upload").set_value((name, content, "audio/mpeg")).run()
     assert not area.exception
-    assert any(name in e.value and "keep their values" in e.value for e in area.error)
+    assert any(name in as_read(e.value) and "keep their values" in e.value for e in area.error)
     assert shown(area) == before and not marks(area)
 
 

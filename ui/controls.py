@@ -8,6 +8,7 @@ import streamlit as st
 
 from ui.state import WIDGET_PREFIX, current_song
 from virality.features import FEATURES, KEY_NAMES, MODE_NAMES, Feature, format_duration, parse_duration
+from virality.markdown import escape_markdown
 
 
 def song_controls(columns: int = 2, marks: Mapping[str, tuple[float, str]] | None = None) -> dict[str, float]:
@@ -51,7 +52,7 @@ def _render(feature: Feature, key: str, previous: float) -> float:
         try:
             ms = parse_duration(text)
         except ValueError as err:
-            st.error(f"{err}; still using {format_duration(previous)}")
+            st.error(f"{escape_markdown(err)}; still using {format_duration(previous)}")
             return previous
         if not feature.low <= ms <= feature.high:
             st.error(f"length must be between {format_duration(feature.low)} and {format_duration(feature.high)}; "

@@ -37,7 +37,7 @@ def page_header(title: str, subtitle: str) -> None:
         st.caption(model_summary(get_predictor(), shipped_cross_validation()))
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=1)
 def shipped_cross_validation() -> dict | None:
     """The shipped recipe's grouped-CV metrics from the committed benchmark, if present."""
     try:

@@ -10,6 +10,11 @@ from virality.model.prediction import Predictor, load_predictor
 
 SONG_KEY = "song"
 WIDGET_PREFIX = "w_"
+# Results cached across sessions (``st.cache_data``) are keyed only by a song's 12 numbers and
+# options, never by a file, a file name or a label a user gave; each cache is bounded by
+# ``max_entries`` and expires after this many seconds. Anything from an upload stays in the
+# uploader's ``st.session_state`` and goes with the session.
+SHARED_CACHE_TTL = 3600
 
 
 @st.cache_resource(show_spinner="Loading the model…")
