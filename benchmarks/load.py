@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,21 +49,23 @@ UPLOAD_ROWS = 100_000
 SESSION_TTL = 5  # s a closed session's state is kept (Streamlit's default is 120)
 SLIDER, SCORE = "Danceability", "Predicted popularity"
 MOVE_EVERY = 1.0
+UPLOAD_TIMEOUT = 900.0  # s for the upload's run (a move that takes 120 s counts as an error)
 GOAL_SESSIONS, GOAL_P95, GOAL_UPLOAD_P95, GOAL_RSS_MB = 25, 1.0, 2.0, 300
 
 
 # --- the server ----------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def server(log: Path) -> Iterator[tuple[str, int]]:
-    """``streamlit run app.py`` on a free port; yields ``(base URL, pid)``."""
+def server(log: Path, app_dir: Path = ROOT) -> Iterator[tuple[str, int]]:
+    """``streamlit run app.py`` in ``app_dir`` (its own ``.streamlit/config.toml``) on a free port;
+    yields ``(base URL, pid)``."""
     port = _free_port()
     with log.open("w") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true",
              "--server.disconnectedSessionTTL", str(SESSION_TTL)],
-            cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+            cwd=app_dir, stdout=sink, stderr=subprocess.STDOUT)
         try:
             _wait_healthy(port, timeout=120)
             yield f"http://127.0.0.1:{port}", process.pid
@@ -184,6 +187,7 @@ class Visitor:
         """Open Batch, upload ``data``; seconds from the upload's start to the scored page."""
         run = await self.session.rerun(page="Batch")
         uploader = run.widget("file_uploader", "A CSV")
+        self.session.timeout = UPLOAD_TIMEOUT
         start = time.monotonic()
         await self.session.upload(uploader.id, "invented_tracks.csv", data)
         run = await self.session.rerun()
@@ -206,9 +210,16 @@ async def warm_up(base_url: str) -> None:
         await session.rerun(page="Batch")
 
 
-async def one_round(n: int, seconds: float, data: bytes, n_rows: int, expected: ExpectedScores) -> dict:
+def own_cpu_seconds() -> float:
+    """CPU seconds this client process has used (it shares the machine with the server)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def one_round(n: int, seconds: float, data: bytes, n_rows: int, expected: ExpectedScores,
+                    app_dir: Path = ROOT, label: str = "this branch") -> dict:
     log = Path(tempfile.gettempdir()) / f"virality-load-server-{n}.log"
-    with server(log) as (base_url, pid):
+    with server(log, app_dir) as (base_url, pid):
         await warm_up(base_url)
         memory = Memory(pid)
         watcher = asyncio.create_task(memory.watch())
@@ -222,10 +233,12 @@ async def one_round(n: int, seconds: float, data: bytes, n_rows: int, expected: 
         present = [v for v, err in zip(visitors, arrivals) if not err]
         phases, stop_all, stop_first = {"now": "moving"}, asyncio.Event(), asyncio.Event()
         memory.phase, cpu_start, moving_start = "moving", cpu_seconds(pid), time.monotonic()
+        client_cpu_start = own_cpu_seconds()
         movers = [asyncio.create_task(v.move(phases, stop_first if v.index == 0 else stop_all, i / n))
                   for i, v in enumerate(present)]
         await asyncio.sleep(seconds)
         cpu_moving, moving_seconds = cpu_seconds(pid) - cpu_start, time.monotonic() - moving_start
+        client_cpu = own_cpu_seconds() - client_cpu_start
         phases["now"] = memory.phase = "upload"
         stop_first.set()
         upload_seconds = None
@@ -248,7 +261,7 @@ async def one_round(n: int, seconds: float, data: bytes, n_rows: int, expected: 
         watcher.cancel()
         moves = sum(1 for v in present for s in v.samples if s.phase == "moving")
         return {
-            "sessions": n, "load_average_before": round(load_before, 2),
+            "app": label, "sessions": n, "load_average_before": round(load_before, 2),
             "load_average_after": round(os.getloadavg()[0], 2),
             "first_load_s": summary([v.first_load for v in present]),
             "moving": summary([s.seconds for v in present for s in v.samples if s.phase == "moving"]),
@@ -257,6 +270,7 @@ async def one_round(n: int, seconds: float, data: bytes, n_rows: int, expected: 
             "moves_per_session_per_s": round(moves / max(len(present), 1) / moving_seconds, 3),
             "server_cpu_s_per_move": round(cpu_moving / moves, 4) if moves else None,
             "server_cpu_share_moving": round(cpu_moving / moving_seconds, 3),
+            "client_cpu_share_moving": round(client_cpu / moving_seconds, 3),
             "upload_rows": n_rows, "upload_s": None if upload_seconds is None else round(upload_seconds, 2),
             "errors": len(errors) + sum(len(v.errors) for v in visitors),
             "error_examples": (errors + [e for v in visitors for e in v.errors])[:5],
@@ -294,34 +308,38 @@ def markdown(rounds: list[dict], command: str, seconds: float, n_rows: int) -> s
         f"(`benchmarks/stclient.py`, no browser), open Predict and move a slider once a second for {seconds:.0f} s "
         f"(each waits for its new score before moving again), then visitor 0 uploads {n_rows:,} invented tracks on "
         "Batch while the others keep moving. Latency: move sent → the run's `script_finished` (seconds). "
-        "RSS: the server process (`/proc/<pid>/status` VmRSS, MB). Load average: 1-minute, before → after each N, "
-        "on a 2-core machine shared with other jobs.",
+        "RSS: the server process (`/proc/<pid>/status` VmRSS, MB). Server CPU: user + system of the server "
+        "process while the visitors move, per move. Client CPU: this benchmark's own process, as a share of one "
+        "core (it runs on the same 2 cores). Load average: 1-minute, before → after each round, on a machine "
+        "shared with other jobs.",
         "",
-        "| N | moves/session/s | median | p95 | max | others' p95 during upload | upload → scored page | errors "
-        "| RSS start → peak (moving) → peak (upload) → after close | server CPU per move | load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| app | N | moves/session/s | median | p95 | max | others' p95 during upload | upload → scored page "
+        "| errors | RSS start → peak (moving) → peak (upload) → after close | server CPU per move | client CPU "
+        "| load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rounds:
         rss, moving, upload = r["rss_mb"], r["moving"], r["during_upload"]
         cpu = r["server_cpu_s_per_move"]
         lines.append(
-            f"| {r['sessions']} | {r['moves_per_session_per_s']:.2f} | {seconds_text(moving['median'])} | "
+            f"| {r['app']} | {r['sessions']} | {r['moves_per_session_per_s']:.2f} | {seconds_text(moving['median'])} | "
             f"{seconds_text(moving['p95'])} | {seconds_text(moving['max'])} | {seconds_text(upload['p95'])} "
             f"({upload['n']} moves) | {seconds_text(r['upload_s'])} s | {r['errors']} | {rss['start']:.0f} → "
             f"{rss['peak_moving']:.0f} → {rss['peak_upload'] or 0:.0f} → {rss['after_close']:.0f} | "
-            f"{'–' if cpu is None else f'{cpu * 1000:.0f} ms'} | {r['load_average_before']:.1f} → "
-            f"{r['load_average_after']:.1f} |")
-    lines += ["", *goal_lines(rounds)]
-    examples = [e for r in rounds for e in r["error_examples"]]
+            f"{'–' if cpu is None else f'{cpu * 1000:.0f} ms'} | {r['client_cpu_share_moving']:.0%} | "
+            f"{r['load_average_before']:.1f} → {r['load_average_after']:.1f} |")
+    for app in dict.fromkeys(r["app"] for r in rounds):
+        lines += ["", *goal_lines([r for r in rounds if r["app"] == app], app)]
+    examples = [f"{r['app']}, N = {r['sessions']}: {e}" for r in rounds for e in r["error_examples"]]
     if examples:
         lines += ["", "First errors:", *(f"- {e}" for e in examples[:8])]
     return "\n".join(lines)
 
 
-def goal_lines(rounds: list[dict]) -> list[str]:
+def goal_lines(rounds: list[dict], app: str) -> list[str]:
     at_goal = next((r for r in rounds if r["sessions"] == GOAL_SESSIONS), None)
     if at_goal is None:
-        return [f"(N = {GOAL_SESSIONS} not run: no goal verdict.)"]
+        return [f"{app}: N = {GOAL_SESSIONS} not run, no goal verdict."]
     rss = at_goal["rss_mb"]
     growth = max(rss["peak_moving"], rss["peak_upload"] or 0) - rss["start"]
     checks = [
@@ -332,7 +350,8 @@ def goal_lines(rounds: list[dict]) -> list[str]:
         (f"others' p95 under {GOAL_UPLOAD_P95:.0f} s during a {at_goal['upload_rows']:,}-row upload",
          (at_goal["during_upload"]["p95"] or 0) < GOAL_UPLOAD_P95, f"{seconds_text(at_goal['during_upload']['p95'])} s"),
     ]
-    return ["Goals at N = 25:", *(f"- {what}: **{'met' if ok else 'not met'}** ({value})" for what, ok, value in checks)]
+    return [f"Goals at N = {GOAL_SESSIONS} ({app}):",
+            *(f"- {what}: **{'met' if ok else 'not met'}** ({value})" for what, ok, value in checks)]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -340,17 +359,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sessions", type=int, nargs="+", default=list(SESSIONS))
     p.add_argument("--seconds", type=float, default=SECONDS, help="how long the visitors move before the upload")
     p.add_argument("--upload-rows", type=int, default=UPLOAD_ROWS)
+    p.add_argument("--compare", metavar="DIR", help="another checkout of the app (e.g. `git archive main`): each N "
+                   "runs there first, then here, so both meet the same machine load")
     p.add_argument("--no-write", action="store_true", help="print the table, leave benchmarks/results alone")
     args = p.parse_args(argv)
     data, expected = upload_bytes(args.upload_rows), ExpectedScores()
+    apps = [(Path(args.compare).resolve(), "before"), (ROOT, "after")] if args.compare else [(ROOT, "this branch")]
     rounds = []
     for n in args.sessions:
-        rounds.append(asyncio.run(one_round(n, args.seconds, data, args.upload_rows, expected)))
-        print(rounds[-1], flush=True)
+        for app_dir, label in apps:
+            rounds.append(asyncio.run(one_round(n, args.seconds, data, args.upload_rows, expected, app_dir, label)))
+            print(rounds[-1], flush=True)
     command = " ".join(["python -m benchmarks.load", *(sys.argv[1:] if argv is None else argv)])
     report = markdown(rounds, command, args.seconds, args.upload_rows)
     payload = {"command": command, "seconds": args.seconds, "upload_rows": args.upload_rows,
-               "upload_mb": round(len(data) / 1e6, 1), "session_ttl_s": SESSION_TTL, "rounds": rounds}
+               "upload_mb": round(len(data) / 1e6, 1), "session_ttl_s": SESSION_TTL, "compare": args.compare,
+               "rounds": rounds}
     if args.no_write:
         print(report)
     else:
