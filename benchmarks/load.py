@@ -5,7 +5,9 @@
 
 For each N a fresh ``streamlit run app.py`` (the repo's ``.streamlit/config.toml``; only
 ``server.disconnectedSessionTTL`` is lowered to ``SESSION_TTL`` s so closed sessions are really
-dropped before memory is read again) is warmed up by one visitor (model loaded, Batch imported),
+dropped before memory is read again; one more visitor comes and goes after that, since Streamlit
+drops expired sessions when another session leaves) is warmed up by one visitor (model loaded,
+Batch imported),
 then N visitors (``benchmarks.stclient``, no browser) arrive within a second, open Predict and
 move the Danceability slider once a second for ``--seconds``: each waits for the new score
 before its next move, so a slow server gets fewer moves, never overlapping ones. Latency is from
@@ -256,7 +258,9 @@ async def one_round(n: int, seconds: float, data: bytes, n_rows: int, expected: 
         rss_open = rss_mb(pid)
         await asyncio.gather(*(v.session.close() for v in present))
         memory.phase = "closed"
-        await asyncio.sleep(SESSION_TTL + 10)  # the TTL, then Streamlit's session sweep
+        await asyncio.sleep(SESSION_TTL + 1)
+        await warm_up(base_url)  # a later visitor: Streamlit drops expired sessions when another one leaves
+        await asyncio.sleep(10)  # ui.sessions collects 5 s after a session ends
         rss_closed = rss_mb(pid)
         watcher.cancel()
         moves = sum(1 for v in present for s in v.samples if s.phase == "moving")

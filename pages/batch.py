@@ -5,6 +5,7 @@ import hashlib
 import streamlit as st
 
 from ui.layout import page_header
+from ui.sessions import collect_soon
 from ui.state import get_predictor
 from virality.batch.export import html_report, model_error_words, to_csv_bytes
 from virality.batch.plots import compare_figure, ranked_figure
@@ -52,6 +53,7 @@ if st.session_state.get("batch_job") != job:
         outcome = str(err)
     bar.empty()
     st.session_state["batch_job"], st.session_state["batch_outcome"] = job, outcome
+    collect_soon()  # the previous job's tables, held by earlier runs' namespaces
 outcome = st.session_state["batch_outcome"]
 if isinstance(outcome, str):
     st.error(f"This file cannot be scored: {escape_markdown(outcome)}")

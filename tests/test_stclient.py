@@ -7,8 +7,10 @@ import asyncio
 
 import pytest
 
+from benchmarks.load import SESSION_TTL
 from benchmarks.stclient import Session
-from tests.browser import streamlit_server
+from tests.browser import OUTPUT, streamlit_server
+from ui.sessions import COLLECT_AFTER
 from virality.data.demo import DEMO_CSV
 from virality.features import default_song
 
@@ -50,3 +52,34 @@ def test_the_load_benchmark_runs_a_tiny_round():
     assert result["errors"] == 0, result["error_examples"]
     assert result["moving"]["n"] >= 2 and result["upload_s"] is not None
     assert result["rss_mb"]["start"] > 0 and result["server_cpu_s_per_move"] > 0
+
+
+async def upload_and_leave(url: str, pid: int, blob: bytes, visitors: int, ttl: float) -> list[float]:
+    """``visitors`` sessions one after another: each uploads ``blob`` as an audio file on Predict
+    (played back with ``st.audio``, then refused) and closes; the server's RSS (MB) once each is gone."""
+    from benchmarks.load import rss_mb
+
+    after = []
+    for i in range(visitors):
+        async with Session(url) as visitor:
+            predict = await visitor.rerun()
+            await visitor.upload(predict.widget("file_uploader", "WAV").id, f"noise{i}.wav", blob, "audio/wav")
+            assert any("Could not analyse" in text for text in (await visitor.rerun()).texts())
+        await asyncio.sleep(ttl + 1)
+        async with Session(url) as later:  # Streamlit drops expired sessions when another one leaves
+            await later.rerun()
+        await asyncio.sleep(COLLECT_AFTER + 1.5)
+        after.append(rss_mb(pid))
+    return after
+
+
+def test_a_closed_sessions_upload_leaves_the_server_memory():
+    """Three visitors in turn upload 40 MB and close their tab: before ``ui.sessions`` the server
+    kept each one's upload and its playback copy for good (+80 MB a visitor); now its memory stays flat."""
+    import os
+
+    from benchmarks.load import server
+
+    with server(OUTPUT / "streamlit-uploads.log") as (url, pid):
+        first, *later = asyncio.run(upload_and_leave(url, pid, os.urandom(40_000_000), 3, SESSION_TTL))
+    assert max(later) - first < 20, (first, later)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.sessions import release_uploads_when_session_ends
 from ui.state import get_predictor
 from virality.model.prediction import model_summary
 from virality.model.report import NoResults, load_results
@@ -17,6 +18,7 @@ PAGES = (("pages/predict.py", "Predict", "🎚️"), ("pages/explain.py", "Expla
 def navigation():
     """The page config and the labelled navigation menu over ``PAGES``; ``app.py`` runs what it returns."""
     st.set_page_config(page_title="virality", page_icon="🎵", layout="wide")
+    release_uploads_when_session_ends()
     pages = [st.Page(path, title=label, icon=icon, default=index == 0)
              for index, (path, label, icon) in enumerate(PAGES)]
     return st.navigation(pages, position="sidebar")
