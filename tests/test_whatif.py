@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from tests.cli import run
 from virality.features import BY_NAME, CONTINUOUS, FEATURE_NAMES, default_song
 from virality.model.prediction import load_predictor
-from virality.whatif.search import MIN_EXTRA, PRODUCER_CHOICES, quantile_scale, search
-
-ROOT = Path(__file__).resolve().parent.parent
+from virality.whatif.search import MIN_EXTRA, PRODUCER_CHOICES, search
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +28,7 @@ def rescored(predictor, suggestion) -> float:
 def check_suggestion(predictor, result, allowed, original, max_changes, bounds=None):
     """Every invariant a suggestion must keep, whatever the model."""
     bounds = bounds or {}
-    dist = predictor.metadata["distribution"]
+    dist = predictor.info.distribution
     for s in result.suggestions:
         score = rescored(predictor, s)
         assert score == pytest.approx(s.score, abs=1e-4)
@@ -49,7 +45,7 @@ def check_suggestion(predictor, result, allowed, original, max_changes, bounds=N
             if feature.is_discrete:
                 assert new == int(new) and 0 <= new <= (11 if name == "key" else 1)
             else:
-                assert dist["low"][j] - feature.step <= new <= dist["high"][j] + feature.step
+                assert dist.low[j] - feature.step <= new <= dist.high[j] + feature.step
             lo, hi = bounds.get(name, (None, None))
             assert lo is None or new >= lo
             assert hi is None or new <= hi
@@ -109,7 +105,7 @@ def test_bundled_model_suggestions_are_valid_and_distinct_ideas(bundled):
     assert result.reached
     check_suggestion(bundled, result, PRODUCER_CHOICES, parse(song), 3)
     assert all(s.reached for s in result.suggestions)
-    scale = quantile_scale(bundled)
+    scale = bundled.quantile_scale
     for a, b in itertools.permutations(result.suggestions, 2):
         assert set(a.changes) != set(b.changes)
         if set(a.changes) < set(b.changes):  # b adds to a's edit: the extra must be substantial
@@ -143,15 +139,10 @@ def test_bounds_that_exclude_every_value_leave_nothing_to_change(tiny, typical_s
     assert "Nothing may change" in result.message
 
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "virality", "whatif", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-
-
 def test_cli_json_contract(bundled, typical_song):
-    done = run_cli("--song", json.dumps(typical_song), "--gain", "3", "--vary", "loudness,tempo,key",
+    done = run("whatif", "--song", json.dumps(typical_song), "--gain", "3", "--vary", "loudness,tempo,key",
                    "--max-changes", "2", "-k", "3", "--json")
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     payload = json.loads(done.stdout)
     assert set(payload) == {"original_score", "target", "reached", "suggestions"}
     assert payload["reached"] is True
@@ -167,11 +158,11 @@ def test_cli_json_contract(bundled, typical_song):
 
 
 def test_cli_text_and_errors(typical_song):
-    done = run_cli("--song", json.dumps(typical_song), "--target", "100", "--vary", "tempo")
-    assert done.returncode == 1  # valid input, target out of reach: best effort shown
+    done = run("whatif", "--song", json.dumps(typical_song), "--target", "100", "--vary", "tempo")
+    assert done.code == 1  # valid input, target out of reach: best effort shown
     assert "could not be reached" in done.stdout
-    bad = run_cli("--song", json.dumps(typical_song), "--gain", "3", "--vary", "tempo,bpm")
-    assert bad.returncode == 2
+    bad = run("whatif", "--song", json.dumps(typical_song), "--gain", "3", "--vary", "tempo,bpm")
+    assert bad.code == 2
     assert bad.stderr.startswith("error:") and "'bpm'" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -219,7 +210,7 @@ class _NoGradients(torch.nn.Module):
 def test_search_works_without_gradients(tiny, typical_song):
     from virality.model.prediction import Predictor
 
-    blind = Predictor(_NoGradients(tiny.model), tiny.metadata)
+    blind = Predictor(_NoGradients(tiny.model), tiny.info)
     result = search(blind, typical_song, gain=1, k=3)
     assert result.reached and result.suggestions
     check_suggestion(blind, result, PRODUCER_CHOICES, typical_song, 3)

@@ -7,6 +7,7 @@ Exit status: 0 success, 1 nothing could be done with valid input (e.g. no row sc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -81,18 +82,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from virality.config import TrainConfig, preset
+    from virality.model.metadata import BundleMetadata
     from virality.model.training import train
 
     config = preset(args.arch, seed=args.seed) if args.arch else TrainConfig(seed=args.seed)
-    metadata = train(args.data, args.out, config, progress=not args.quiet)
-    metrics = metadata["metrics"]
-    print(f"trained on {metadata['data']['train_tracks']} tracks in {metadata['train_seconds']:.0f} s; "
-          f"held-out ({metadata['data']['test_tracks']} tracks):")
-    for name, values in metrics.items():
+    info = BundleMetadata.from_dict(train(args.data, args.out, config, progress=not args.quiet))
+    print(f"trained on {info.data.train_tracks} tracks in {info.train_seconds:.0f} s; "
+          f"held-out ({info.data.test_tracks} tracks):")
+    for name, values in dataclasses.asdict(info.metrics).items():
         print(f"  {name:15s} " + "  ".join(f"{k} {v:7.3f}" for k, v in values.items()))
-    interval = metadata["interval"]
-    print(f"  {interval['level']:.0%} interval ±{interval['half_width']:.1f} points on average, "
-          f"held-out coverage {interval['test_coverage']:.1%}")
+    interval = info.interval
+    print(f"  {interval.level:.0%} interval ±{interval.half_width:.1f} points on average, "
+          f"held-out coverage {interval.test_coverage:.1%}")
     print(f"saved to {args.out}")
     return 0
 
@@ -207,26 +208,35 @@ def _features(args: argparse.Namespace) -> int:
     """``features AUDIO [--json]``: print the characteristics measured from an audio file."""
     from virality.audio.analysis import MEASURED, NOT_MEASURED, analyse, describe_measurement
     from virality.audio.decode import AudioError, quiet_native_stderr
-    from virality.features import BY_NAME, format_duration
+    from virality.features import BY_NAME, format_duration, shown
 
+    name = shown(args.audio, PATH_CHARS)
     try:
         with quiet_native_stderr():
             analysis = analyse(args.audio)
     except AudioError as err:
-        raise CliError(f"{args.audio}: {err}") from None
+        raise CliError(f"{name}: {err}") from None
     for note in analysis.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.json:
         print_json(analysis.to_json())
         print(f"not measured (Spotify's own model outputs; typical values are used unless you set them): "
               f"{', '.join(NOT_MEASURED)}", file=sys.stderr)
+        print(f"note: {LUFS_NOTE}", file=sys.stderr)
         return 0
-    print(f"{args.audio}: {format_duration(analysis.analysed_seconds * 1000)} analysed of "
+    print(f"{name}: {format_duration(analysis.analysed_seconds * 1000)} analysed of "
           f"{format_duration(analysis.file_seconds * 1000)}")
-    for name in MEASURED:
-        print(f"  {BY_NAME[name].label.lower():9s} {describe_measurement(name, analysis.values[name])}")
+    for measured in MEASURED:
+        print(f"  {BY_NAME[measured].label.lower():9s} {describe_measurement(measured, analysis.values[measured])}")
     print(f"not measured (Spotify's own model outputs; set them yourself): {', '.join(NOT_MEASURED)}")
+    print(f"note: {LUFS_NOTE}")
     return 0
+
+
+PATH_CHARS = 200
+"""An error line quotes at most this many characters of a path."""
+LUFS_NOTE = ("loudness is BS.1770 integrated loudness in LUFS, not Spotify's loudness in dB (their relation is "
+             "unknown); the Predict page shows it beside its control and applies it only if asked")
 
 
 def print_json(payload: dict) -> None:

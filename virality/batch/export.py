@@ -18,6 +18,7 @@ from virality.plotting import BLUE, LIGHT, PANEL, TEXT
 
 FORMULA_START = re.compile(r"^[=+\-@\t\r]")
 REPORT_ROWS = 500
+EMPTY_CELL = "—"  # how the report shows a cell the file left empty (never "NaN")
 
 
 def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
@@ -62,10 +63,10 @@ def to_csv_bytes(result: BatchResult) -> bytes:
 
 def model_error_words(predictor: Predictor) -> str:
     """The model's held-out error in plain words (from the bundle's metadata)."""
-    meta = predictor.metadata
-    metrics = meta["metrics"]["model"]
-    return (f"On {meta['data']['test_tracks']:,} real tracks it never saw during training, the model's score was "
-            f"typically {predictor.typical_error:.0f} points away from the real popularity (R² {metrics['r2']:.2f}). "
+    info = predictor.info
+    return (f"On {info.data.test_tracks:,} real tracks it never saw during training, the model's score was "
+            f"typically {predictor.typical_error:.0f} points away from the real popularity "
+            f"(R² {info.metrics.model.r2:.2f}). "
             f"Each interval is where about {predictor.interval_level:.0%} of tracks like this one really land "
             f"(± {predictor.half_width:.0f} points). Audio characteristics explain only a small part of "
             f"popularity: use the ranking to compare tracks, not as a promise.")
@@ -102,7 +103,7 @@ def html_report(result: BatchResult, predictor: Predictor, title: str = "Track r
     shown = f"the top {len(table):,} of" if len(table) < result.n_scored else "all"
     problems = ""
     if len(result.problems):
-        listed = result.problems.head(200).to_html(index=False, escape=True, classes="table")
+        listed = result.problems.head(200).to_html(index=False, escape=True, classes="table", na_rep=EMPTY_CELL)
         problems = (f"<h2>Rows not scored</h2><p>{result.n_rows - result.n_scored:,} row(s) could not be scored "
                     f"(row numbers as in a spreadsheet, header = row 1).</p>{listed}")
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

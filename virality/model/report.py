@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from virality.config import RESULTS_DIR
+
+if TYPE_CHECKING:
+    from virality.model.metadata import IntervalInfo
 
 RESULTS_FILE = RESULTS_DIR / "models.json"
 METRIC_LABELS = {"r2": "R²", "rmse": "RMSE", "mae": "MAE", "spearman": "Spearman"}
@@ -77,18 +81,17 @@ def coverage_table(results: dict, name: str) -> pd.DataFrame:
     return table
 
 
-def interval_facts(results: dict, name: str, metadata: dict, noise: dict | None = None) -> str:
-    """One paragraph on the shipped interval: how it is calibrated (from the bundle's
-    metadata), its held-out coverage overall and its mean width in the benchmark, and the
+def interval_facts(results: dict, name: str, interval: IntervalInfo, noise: dict | None = None) -> str:
+    """One paragraph on the shipped interval: how it is calibrated (``interval``, from the
+    bundle's metadata), its held-out coverage overall and its mean width in the benchmark, and the
     deciles outside 80 % ± 3 points; with ``noise`` (``benchmarks/results/coverage_noise.json``),
     how many deciles an exactly-right interval would put outside by chance."""
-    interval = metadata["interval"]
     cov = results["candidates"][name]["coverage"]
-    level = float(interval["level"])
-    outside = [f"decile {d + 1} ({c:.1%})" for d, c in enumerate(cov["by_decile_mean"]) if abs(c - level) > 0.03]
-    if "calibration" in interval:
-        how = (f"Calibration: {interval['calibration']}, {interval['calibration_tracks']:,} tracks; the ends are "
-               f"{form_words(interval['selection']['form'])} in the score, the shape chosen by cross-validated "
+    outside = [f"decile {d + 1} ({c:.1%})" for d, c in enumerate(cov["by_decile_mean"])
+               if abs(c - interval.level) > 0.03]
+    if interval.calibration is not None:
+        how = (f"Calibration: {interval.calibration}, {interval.calibration_tracks:,} tracks; the ends are "
+               f"{form_words(interval.form)} in the score, the shape chosen by cross-validated "
                "per-decile coverage on those tracks alone.")
     else:
         how = "Calibrated on the validation tracks only (an older bundle)."
@@ -121,10 +124,6 @@ def form_words(form: str) -> str:
     return f"polynomials of degree {size}"
 
 
-def shipped_name(metadata: dict) -> str:
-    return metadata["model"]["arch"]
-
-
 def duplicate_summary(path: str | Path) -> dict:
     """How the data set repeats tracks: rows, distinct tracks, tracks in several rows, the
     most rows of one track, tracks whose popularity differs between their rows."""
@@ -148,3 +147,34 @@ def paired_difference(results: dict, a: str, b: str) -> dict:
     return {"mean": float(diff.mean()), "se": float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0,
             "a_better": int(np.sum(diff < 0)), "n": len(diff)}
 
+
+
+def classical_baselines(results: dict, network: str) -> list[str]:
+    """The non-network models ``network`` was paired against in the benchmark (e.g.
+    ``["random_forest", "lightgbm"]``), best RMSE first."""
+    names = [key.split(" - ", 1)[1] for key in results["paired"] if key.startswith(f"{network} - ")]
+    return sorted(names, key=lambda name: results["candidates"][name]["rmse"]["mean"])
+
+
+def comparison_words(paired: dict) -> str:
+    """ "level with", "better than" or "behind" for an RMSE difference ``{"mean", "se"}``
+    (network − other, points): a margin inside two standard errors is "level with"."""
+    if abs(paired["mean"]) <= 2 * paired["se"]:
+        return "level with"
+    return "better than" if paired["mean"] < 0 else "behind"
+
+
+def headline(results: dict, network: str) -> str | None:
+    """One plain sentence from the benchmark: how far off ``network`` typically is (its
+    cross-validated MAE) and how it compares with the best classical model, e.g. "Typically
+    off by ±19 points of 100 on songs it never saw; level with the best classical model
+    (random forest)." None when the benchmark did not score ``network``."""
+    if network not in results["candidates"]:
+        return None
+    sentence = f"Typically off by ±{results['candidates'][network]['mae']['mean']:.0f} points of 100 on songs it never saw"
+    baselines = classical_baselines(results, network)
+    if baselines:
+        best = baselines[0]
+        words = comparison_words(results["paired"][f"{network} - {best}"])
+        sentence += f"; {words} the best classical model ({best.replace('_', ' ')})"
+    return sentence + "."
