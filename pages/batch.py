@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from ui.layout import chart, page_header
+from ui.sessions import collect_soon
 from ui.state import get_predictor
 from virality.batch.export import EMPTY_CELL, html_report, model_error_words, to_csv_bytes
 from virality.batch.plots import compare_figure, ranked_figure
@@ -22,6 +23,7 @@ from virality.batch.ranking import (
 )
 from virality.data.demo import DEMO_CSV
 from virality.data.reading import DataError
+from virality.markdown import escape_markdown
 from virality.plotting import FILLED_CELL
 
 STYLE_LIMIT = 2000  # highlight filled cells in tables up to this many rows (styling is slow)
@@ -55,32 +57,34 @@ else:
 
 job = (name, hashlib.sha256(data).hexdigest(), fill)
 if st.session_state.get("batch_job") != job:
-    bar = st.progress(0.0, text=f"Reading {name}…")
+    bar = st.progress(0.0, text=f"Reading {escape_markdown(name)}…")
     try:
         outcome = score_upload(data, name, predictor, fill=fill, progress=lambda f, text: bar.progress(f, text=text))
     except DataError as err:
         outcome = str(err)
     bar.empty()
     st.session_state["batch_job"], st.session_state["batch_outcome"] = job, outcome
+    collect_soon()  # the previous job's tables, held by earlier runs' namespaces
 outcome = st.session_state["batch_outcome"]
 if isinstance(outcome, str):
-    st.error(f"This file cannot be scored: {outcome}")
+    st.error(f"This file cannot be scored: {escape_markdown(outcome)}")
     st.stop()
 result: BatchResult = outcome
 file_key = job[1][:16]  # widgets that list this file's tracks start afresh with each file
 
-(st.success if result.n_scored else st.warning)(f"**{name}**: scored {result.n_scored:,} of {result.n_rows:,} tracks.")
+(st.success if result.n_scored else st.warning)(f"**{escape_markdown(name)}**: scored {result.n_scored:,} of "
+                                               f"{result.n_rows:,} tracks.")
 for note in result.reading.notes() if result.reading else []:
-    st.info(note[0].upper() + note[1:] + ".")
+    st.info(escape_markdown(note[0].upper() + note[1:] + "."))
 if result.renamed_note:
-    st.info(result.renamed_note[0].upper() + result.renamed_note[1:] + ".")
+    st.info(escape_markdown(result.renamed_note[0].upper() + result.renamed_note[1:] + "."))
 if result.columns.choices:
     st.warning(f"More than one column means {', '.join(result.columns.choices)}: the one read and the ones kept as "
                "they are (not read) are named under “How your columns were read”.")
 with st.expander("How your columns were read", expanded=bool(result.columns.missing or result.columns.choices)):
     st.dataframe(result.columns.report(), hide_index=True, key="batch_mapping", placeholder=EMPTY_CELL)
     if result.columns.extra:
-        st.caption("Kept as they are: " + ", ".join(map(str, result.columns.extra)))
+        st.caption("Kept as they are: " + ", ".join(map(escape_markdown, result.columns.extra)))
     if result.columns.missing:
         st.warning("Not found, filled with the typical track's value: " + ", ".join(result.columns.missing))
     if result.reading is not None and result.reading.kind == "csv":

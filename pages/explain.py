@@ -10,6 +10,7 @@ from virality.explain.methods import METHODS
 from virality.explain.plots import global_figure, interaction_heatmap, pair_figure, sensitivity_figure, waterfall_figure
 from virality.explain.views import GLOBAL_SAMPLE_TRACKS, interaction_sentence, top_pairs
 from virality.features import BY_NAME, FEATURE_NAMES
+from virality.markdown import escape_markdown
 from virality.plotting import signed
 
 page_header("Explain", "Why this score? Which characteristics push it up or down, by how many points.")
@@ -33,9 +34,9 @@ result = explain(song_items(song), song_items(baseline), label, method)
 
 score_col, base_col, gap_col = st.columns(3)
 score_col.metric("This song", f"{result.score:.1f}")
-base_col.metric(f"The {label} track" if label == "typical" else label, f"{result.baseline_score:.1f}")
+base_col.metric(f"The {label} track" if label == "typical" else escape_markdown(label), f"{result.baseline_score:.1f}")
 gap_col.metric("Difference", f"{signed(result.score - result.baseline_score)} points")
-st.info(summary_sentence(result))
+st.info(escape_markdown(summary_sentence(result)))
 if result.delta_exceeds_tolerance:
     st.warning(f"The bars add up to the difference only within {signed(result.delta, 2)} points "
                f"(this method's tolerance is ±{result.tolerance} points).")

@@ -8,6 +8,7 @@ from ui.layout import chart, page_header
 from ui.state import get_predictor, remember_song, set_song
 from virality.data.demo import demo_song, demo_tracks
 from virality.features import FEATURE_NAMES, default_song, parse_song_json
+from virality.markdown import escape_markdown
 from virality.model.plots import score_figure
 from virality.session import song_link, song_to_json
 
@@ -32,13 +33,13 @@ def _open_song_file() -> None:
     try:
         song, filled = parse_song_json(upload.getvalue().decode("utf-8"))
     except UnicodeDecodeError:
-        st.session_state[SONG_FILE_NOTE] = ("error", f"{upload.name} is not a UTF-8 text file; the song is unchanged.")
+        st.session_state[SONG_FILE_NOTE] = ("error", f"{escape_markdown(upload.name)} is not a UTF-8 text file; the song is unchanged.")
         return
     except ValueError as err:
-        st.session_state[SONG_FILE_NOTE] = ("error", f"{upload.name}: {err}; the song is unchanged.")
+        st.session_state[SONG_FILE_NOTE] = ("error", f"{escape_markdown(upload.name)}: {escape_markdown(err)}; the song is unchanged.")
         return
     set_song(song, source=upload.name)
-    note = f"Opened {upload.name}."
+    note = f"Opened {escape_markdown(upload.name)}."
     if filled and len(filled) < len(FEATURE_NAMES):
         note += " Not in the file, so set to the typical track's value: " + ", ".join(filled) + "."
     st.session_state[SONG_FILE_NOTE] = ("success", note)

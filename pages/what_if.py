@@ -6,6 +6,7 @@ from ui.layout import chart, page_header, page_link
 from ui.state import current_song, get_predictor, keep, kept_index, kept_value, set_song
 from ui.whatif import find_edits
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, format_duration
+from virality.markdown import escape_markdown
 from virality.plotting import CHANGED_CELL
 from virality.whatif.plots import before_after_figure, edits_frame
 from virality.whatif.search import PRODUCER_CHOICES
@@ -40,10 +41,10 @@ def _load(suggestion_song: dict, label: str) -> None:
 
 
 score_now = predictor.predict_song(song).score
-st.markdown(f"**Current song**{f' ({source})' if source else ''}: predicted **{score_now:.1f}**. "
+st.markdown(f"**Current song**{f' ({escape_markdown(source)})' if source else ''}: predicted **{score_now:.1f}**. "
             "Change it on the Predict page, or load a suggestion below.")
 if loaded := st.session_state.pop("whatif_loaded", None):
-    st.success(f"Loaded {loaded}: the Predict sliders and every page now use it.")
+    st.success(f"Loaded {escape_markdown(loaded)}: the Predict sliders and every page now use it.")
     page_link("Predict")
 
 goal_col, amount_col, changes_col, k_col = st.columns([2, 2, 2, 2])

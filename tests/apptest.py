@@ -14,6 +14,12 @@ SCORE_LABEL = "Predicted popularity (0–100)"  # the Predict page's score metri
 FORBIDDEN = re.compile(r"(?<![\w.])(None|NaN|nan|[-−]0\.0+)(?![\w.\d])")
 
 
+def as_read(markdown: str) -> str:
+    """What a reader sees of an element's Markdown source: AppTest gives the source, where text
+    the page passed through ``virality.markdown.escape_markdown`` carries backslash escapes."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+
+
 def open_app(page: str | None = None, timeout: float = 120) -> AppTest:
     """Run ``app.py`` (the Predict page) once, then switch to ``page`` (e.g.
     ``"pages/what_if.py"``) when one is given, the way a visitor arrives from Predict.

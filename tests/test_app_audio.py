@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import open_app, predict_score
+from tests.apptest import as_read, open_app, predict_score
 from tests.audio_signals import song, wav_bytes, white_noise
 from virality.audio.analysis import SHORT_CLIP_SECONDS, analyse
 from virality.features import BY_NAME, default_song, format_duration, parse_duration
@@ -69,7 +69,7 @@ def test_upload_fills_tempo_key_mode_and_keeps_everything_else(area):
     assert after["danceability"] == 0.9
     assert len(marks(area)) == len(APPLIED)
     assert len(area.get("audio")) == 1  # played back
-    assert any("Measured from **demo.wav**" in m.value for m in area.markdown)
+    assert any("Measured from **demo.wav**" in as_read(m.value) for m in area.markdown)
 
 
 def test_measured_loudness_is_shown_in_lufs_under_its_control_and_applied_only_when_asked(area):
@@ -126,7 +126,7 @@ def test_bad_file_shows_an_error_and_the_controls_keep_their_values(area, name, 
     before = shown(area)
     area.file_uploader(key="audio_upload").set_value((name, content, "audio/mpeg")).run()
     assert not area.exception
-    assert any(name in e.value and "keep their values" in e.value for e in area.error)
+    assert any(name in as_read(e.value) and "keep their values" in e.value for e in area.error)
     assert shown(area) == before and not marks(area)
     assert len(area.get("audio")) == 0  # no player for a file that could not be decoded
 

@@ -392,3 +392,75 @@ def test_words_and_charts_read_plainly_on_every_page(page, bundled):
             assert page.find_element("css selector", "h4").text == sentence  # the page's first words
             assert not [t for t in page.find_elements("css selector", '[data-testid="stDataFrame"]') if t.is_displayed()]
         screenshot(page, f"{label.lower().replace('-', '')}-1400")
+
+
+@pytest.fixture
+def listener():
+    """A local TCP server on a free port that records the first bytes of every connection it
+    gets (an HTTP request, or a TLS hello for an https:// URL): it must get none."""
+    import socketserver
+    import threading
+
+    seen: list[bytes] = []
+
+    class Record(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.settimeout(2)
+            try:
+                seen.append(self.request.recv(80))
+            except OSError:
+                seen.append(b"(connected)")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Record)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], seen
+    server.shutdown()
+    server.server_close()
+
+
+def hostile_files(folder, port: int) -> tuple:
+    """An audio file and a CSV whose names, header and cells are Markdown/HTML pointing at ``port``.
+    A name cannot hold "/", but a browser on an http:// page reads "https:127.0.0.1:port" as
+    https://127.0.0.1:port/ (the listener sees the TLS hello)."""
+    from tests.audio_signals import song, wav_bytes
+
+    name = f"![n](https:127.0.0.1:{port}?name)"
+    audio = folder / f"{name}.wav"
+    audio.write_bytes(wav_bytes(song(120, 0, True, 20.0)))
+    frame = pd.read_csv(DEMO_CSV, dtype=str)
+    frame[f"![h](http://127.0.0.1:{port}/header.png)"] = "x"
+    frame.loc[0, "title"] = f"![t](http://127.0.0.1:{port}/title.png)"
+    frame.loc[1, "artist"] = f'<img src="http://127.0.0.1:{port}/tag.png">'
+    table = folder / f"{name}.csv"
+    frame.to_csv(table, index=False)
+    return name, audio, table
+
+
+def test_user_text_is_shown_as_text_and_fetches_nothing(page, listener, tmp_path):
+    port, seen = listener
+    name, audio, table = hostile_files(tmp_path, port)
+    by_text(page, "Start from an audio file", '[data-testid="stExpander"] summary').click()
+    page.find_element("css selector", '[data-testid="stExpander"] input[type="file"]').send_keys(str(audio))
+    by_text(page, f"Measured from {name}.wav", '[data-testid="stMarkdown"]', timeout=120)
+    wait_idle(page)
+    open_page(page, "What-if")
+    by_text(page, f"audio: {name}.wav", '[data-testid="stMarkdown"]')
+
+    open_page(page, "Batch")
+    page.find_element("css selector", '[data-testid="stFileUploader"] input[type="file"]').send_keys(str(table))
+    by_text(page, f"{name}.csv: scored 8 of 8 tracks", '[data-testid="stAlert"]', timeout=120)
+    wait_idle(page)
+    by_text(page, "How your columns were read", '[data-testid="stExpander"] summary').click()
+    by_text(page, f"artist, ![h](http://127.0.0.1:{port}/header.png)", '[data-testid="stCaptionContainer"]')  # kept as they are
+    for old in DOWNLOADS.glob("*.html"):
+        old.unlink()
+    by_text(page, "Download a report to share", '[data-testid="stDownloadButton"] button').click()
+    report = until(page, lambda d: [p for p in DOWNLOADS.glob("*.html") if p.stat().st_size], timeout=60,
+                   message="no HTML report was downloaded")[0]
+    screenshot(page, "batch-hostile-names")
+    time.sleep(0.5)
+    page.get(report.resolve().as_uri())
+    by_text(page, f"![t](http://127.0.0.1:{port}/title.png)", "td")
+    time.sleep(1.0)  # anything the page would fetch has been asked for by now
+    assert seen == [], f"the browser connected {len(seen)} time(s) for text a user gave: {seen[0][:60]!r}"

@@ -22,6 +22,7 @@ from virality.audio.analysis import (
 )
 from virality.audio.decode import ANALYSE_SECONDS, MAX_CHANNELS, MAX_SAMPLE_RATE, AudioError
 from virality.features import BY_NAME
+from virality.markdown import escape_markdown
 
 UPLOAD_KEY = "audio_upload"
 RESULT_KEY = "audio_result"
@@ -29,11 +30,12 @@ AUDIO_TYPES = ["wav", "flac", "ogg", "mp3"]
 MARK = "🎧"
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def analyse_cached(digest: str, _data: bytes) -> tuple[AudioAnalysis | None, str | None]:
-    """``(analysis, None)`` or ``(None, error message)``, cached per file content (SHA-256 ``digest``)."""
+def analyse_upload(data: bytes) -> tuple[AudioAnalysis | None, str | None]:
+    """``(analysis, None)`` or ``(None, error message)``. Not in ``st.cache_data``: that cache is
+    shared by every session and outlives them; the result lives in this session's state instead
+    (``RESULT_KEY``, keyed by the file's SHA-256), so the same file is not analysed twice here."""
     try:
-        return analyse(_data), None
+        return analyse(data), None
     except AudioError as err:
         return None, str(err)
     except Exception as err:  # noqa: BLE001 — keep the page alive; say what happened in one line
@@ -46,7 +48,7 @@ def apply_audio(data: bytes, name: str) -> dict:
     ``st.session_state``: ``{"digest", "name", "analysis", "error", "source"}``. On error
     the song is left untouched."""
     digest = hashlib.sha256(data).hexdigest()
-    analysis, error = analyse_cached(digest, data)
+    analysis, error = analyse_upload(data)
     result = {"digest": digest, "name": name, "analysis": analysis, "error": error, "source": f"audio: {name}"}
     if analysis is not None:
         set_song(analysis.song(current_song()), source=result["source"])
@@ -112,10 +114,11 @@ def audio_panel() -> None:
             return
         data = upload.getvalue()
         if result is None or result["digest"] != hashlib.sha256(data).hexdigest():
-            with st.spinner(f"Analysing {upload.name}…"):
+            with st.spinner(f"Analysing {escape_markdown(upload.name)}…"):
                 result = apply_audio(data, upload.name)
         if result["error"]:  # no player for a file that could not be decoded
-            st.error(f"Could not analyse {result['name']}: {result['error']}. The controls keep their values.")
+            st.error(f"Could not analyse {escape_markdown(result['name'])}: {escape_markdown(result['error'])}. "
+                     "The controls keep their values.")
             return
         st.audio(data, format=upload.type or "audio/wav")
         _show_result(result)
@@ -126,9 +129,9 @@ def _show_result(result: dict) -> None:
     held_back = analysis.held_back()
     lines = [f"- **{BY_NAME[name].label}**: {describe_measurement(name, m)}"
              + (" — *not applied*" if name in held_back else "") for name, m in analysis.values.items()]
-    st.markdown(f"Measured from **{result['name']}**:\n" + "\n".join(lines))
+    st.markdown(f"Measured from **{escape_markdown(result['name'])}**:\n" + "\n".join(lines))
     for note in analysis.notes:
-        st.info(f"Note: {note}.")
+        st.info(f"Note: {escape_markdown(note)}.")
     _offer_held_back(analysis, held_back)
     st.caption("Confidence: for tempo, how clearly the beat repeats (0–1; the half or double tempo may fit as "
                "well); for key and mode, how far the best key profile beats the runner-up (0 = a tie). "

@@ -9,6 +9,7 @@ import streamlit as st
 
 from ui.state import SONG_KEY, WIDGET_PREFIX, current_song, forget_link, keep_song_in_url
 from virality.features import BY_NAME, FEATURES, KEY_NAMES, MODE_NAMES, Feature, format_duration, parse_duration
+from virality.markdown import escape_markdown
 
 
 class Mark(NamedTuple):
@@ -71,7 +72,7 @@ def _render(feature: Feature, key: str, previous: float) -> float:
         try:
             ms = parse_duration(text)
         except ValueError as err:
-            st.error(f"{err}; still using {format_duration(previous)}")
+            st.error(f"{escape_markdown(err)}; still using {format_duration(previous)}")
             return previous
         if not feature.low <= ms <= feature.high:
             st.error(f"length must be between {format_duration(feature.low)} and {format_duration(feature.high)}; "

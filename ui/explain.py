@@ -1,12 +1,16 @@
 """The Explain page's computations, cached per song, baseline and method (``st.cache_data``).
 
-Songs travel as ``song_items`` tuples (hashable, so the cache can key on them)."""
+Songs travel as ``song_items`` tuples (hashable, so the cache can key on them). The caches are
+shared by every session: keyed by numbers and options only, bounded, expiring
+(``ui.state.SHARED_CACHE_TTL``)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
-from ui.state import get_predictor
+from ui.state import SHARED_CACHE_TTL, get_predictor
 from virality.data.demo import demo_tracks
 from virality.explain.explanation import Explanation, explain_song
 from virality.explain.views import (
@@ -27,23 +31,28 @@ def song_items(values: dict) -> tuple:
     return tuple((n, float(values[n])) for n in FEATURE_NAMES)
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
 def explain(song_items: tuple, baseline_items: tuple, label: str, method: str) -> Explanation:
-    return explain_song(get_predictor(), dict(song_items), dict(baseline_items), method=method, baseline_label=label)
+    """The cached explanation, labelled after the cache: a label can hold an audio file's name."""
+    return dataclasses.replace(explain_numbers(song_items, baseline_items, method), baseline_label=label)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=128, ttl=SHARED_CACHE_TTL, show_spinner=False)
+def explain_numbers(song_items: tuple, baseline_items: tuple, method: str) -> Explanation:
+    return explain_song(get_predictor(), dict(song_items), dict(baseline_items), method=method)
+
+
+@st.cache_data(max_entries=64, ttl=SHARED_CACHE_TTL, show_spinner=False)
 def curves(song_items: tuple):
     return sensitivity_curves(get_predictor(), dict(song_items))
 
 
-@st.cache_data(max_entries=16, show_spinner="Averaging over typical tracks…")
+@st.cache_data(max_entries=16, ttl=SHARED_CACHE_TTL, show_spinner="Averaging over typical tracks…")
 def importance(method: str, baseline_items: tuple):
     sample = sample_typical_tracks(get_predictor().info.distribution, GLOBAL_SAMPLE_TRACKS)
     return global_importance(get_predictor(), demo_tracks(), sample, method, dict(baseline_items))
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=64, ttl=SHARED_CACHE_TTL, show_spinner=False)
 def song_interactions(song_items: tuple, baseline_items: tuple):
     return pairwise_interactions(get_predictor(), dict(song_items), dict(baseline_items))
 
@@ -53,6 +62,6 @@ def typical_interactions():
     return friedman_h(get_predictor(), sample_typical_tracks(get_predictor().info.distribution, H_SAMPLE_TRACKS, seed=1))
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=64, ttl=SHARED_CACHE_TTL, show_spinner=False)
 def grid(song_items: tuple, first: str, second: str):
     return pair_grid(get_predictor(), dict(song_items), first, second)

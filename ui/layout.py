@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.sessions import release_uploads_when_session_ends
 from ui.state import get_predictor, link_problems, sync_song_with_url
+from virality.markdown import escape_markdown
 from virality.model.prediction import model_summary
 from virality.model.report import NoResults, headline, load_results
 from virality.plotting import LIGHT
@@ -47,6 +49,7 @@ def run_app() -> None:
     """What ``app.py`` runs on every rerun: the page config, the labelled menu over ``PAGES``
     and the chosen page."""
     st.set_page_config(page_title="virality", page_icon="🎵", layout="wide")
+    release_uploads_when_session_ends()
     pages = [st.Page(path, title=label, icon=icon, default=index == 0)
              for index, (path, label, icon) in enumerate(PAGES)]
     st.navigation({NAV_SECTION: pages}, position="sidebar").run()
@@ -68,7 +71,7 @@ def page_header(title: str, subtitle: str) -> None:
     st.caption(subtitle)
     if problems := link_problems():
         st.warning("This link had values that cannot be used; they take the typical track's value instead: "
-                   + "; ".join(problems) + ".")
+                   + "; ".join(map(escape_markdown, problems)) + ".")
     with st.sidebar:
         st.markdown("### 🎵 virality")
         if sentence := honest_sentence():
@@ -77,7 +80,7 @@ def page_header(title: str, subtitle: str) -> None:
             st.caption(model_summary(get_predictor(), shipped_cross_validation()))
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=1)
 def _route_through_app() -> None:
     """Streamlit runs a page script by itself, in its old ``pages/``-folder mode (another menu,
     no song from the link), when the first visit a fresh server gets is a page's own address,
@@ -90,7 +93,7 @@ def _route_through_app() -> None:
         st.rerun()
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=1)
 def honest_sentence() -> str | None:
     """The benchmark's one plain sentence on the shipped model (None without results)."""
     try:
@@ -99,7 +102,7 @@ def honest_sentence() -> str | None:
         return None
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=1)
 def shipped_cross_validation() -> dict | None:
     """The shipped recipe's grouped-CV metrics from the committed benchmark, if present."""
     try:

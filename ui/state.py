@@ -11,6 +11,11 @@ from virality.session import has_song, song_from_query, song_to_query
 
 SONG_KEY = "song"
 WIDGET_PREFIX = "w_"
+# Results cached across sessions (``st.cache_data``) are keyed only by a song's 12 numbers and
+# options, never by a file, a file name or a label a user gave; each cache is bounded by
+# ``max_entries`` and expires after this many seconds. Anything from an upload stays in the
+# uploader's ``st.session_state`` and goes with the session.
+SHARED_CACHE_TTL = 3600
 URL_READ_KEY = "url_read"  # set once the session's first run has read the address bar
 LINK_KEY = "link_problems"  # what the link the session opened with got wrong
 LINK_SOURCE = "Song from a link"

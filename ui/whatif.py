@@ -1,14 +1,15 @@
-"""The What-if page's search, cached per request (``st.cache_data``)."""
+"""The What-if page's search, cached per request (``st.cache_data``, shared by every session:
+keyed by a song's numbers and the options, bounded, expiring after ``ui.state.SHARED_CACHE_TTL``)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from ui.state import get_predictor
+from ui.state import SHARED_CACHE_TTL, get_predictor
 from virality.whatif.search import WhatIfResult, search
 
 
-@st.cache_data(max_entries=64, show_spinner="Searching for edits…")
+@st.cache_data(max_entries=64, ttl=SHARED_CACHE_TTL, show_spinner="Searching for edits…")
 def find_edits(song_items: tuple, goal: str, amount: float, vary: tuple, bounds: tuple, max_changes: int,
                k: int) -> WhatIfResult:
     gain, target = (amount, None) if goal == "gain" else (None, amount)

@@ -1,9 +1,13 @@
 """Plotly figures for Batch: the ranked scores with intervals, and two tracks compared.
 
-Each function only draws results computed by ``virality.batch.ranking``.
+Each function only draws results computed by ``virality.batch.ranking``. Track names come from
+the user's file: plotly reads tags such as ``<a href>`` in text, so they are HTML-escaped (plotly
+shows the entities as the characters they stand for).
 """
 
 from __future__ import annotations
+
+import html
 
 import numpy as np
 import pandas as pd
@@ -18,7 +22,7 @@ def ranked_figure(table: pd.DataFrame, labels: pd.Series, predictor: Predictor, 
     with its interval as a bar, over a band where the middle 80 % of real TikTok tracks
     score. ``table`` is ``BatchResult.table`` (sorted by rank)."""
     scored = table[table["predicted_popularity"].notna()].head(limit)
-    names = [f"{rank}. {labels[i]}" for i, rank in zip(scored.index, scored["rank"])]
+    names = [html.escape(f"{rank}. {labels[i]}") for i, rank in zip(scored.index, scored["rank"])]
     quantiles = predictor.info.scores.predicted_quantiles
     fig = go.Figure()
     fig.add_vrect(x0=quantiles[10], x1=quantiles[90], fillcolor=LIGHT, opacity=0.45, line_width=0)
@@ -45,7 +49,7 @@ def compare_figure(characteristics: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     for column, color in zip(effects, (BLUE, ORANGE)):
         fig.add_trace(go.Bar(y=characteristics["characteristic"], x=characteristics[column], orientation="h",
-                             name=column.removesuffix(": effect (points)"), marker_color=color,
+                             name=html.escape(column.removesuffix(": effect (points)")), marker_color=color,
                              hovertemplate="%{y}: %{x:+.2f} points<extra>%{fullData.name}</extra>"))
     fig.add_vline(x=0, line_color=GREY)
     fig.update_layout(barmode="group", height=460, margin=dict(l=10, r=10, t=10, b=40),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 
 from virality.config import DEMO_CSV
@@ -10,7 +12,14 @@ from virality.features import FEATURE_NAMES
 
 
 def demo_tracks() -> pd.DataFrame:
-    """The demo tracks: ``title``, ``artist`` and the 12 characteristics (``duration`` in ms)."""
+    """The demo tracks: ``title``, ``artist`` and the 12 characteristics (``duration`` in ms).
+    A fresh copy each call, so callers may change it."""
+    return _read_demo_tracks().copy()
+
+
+@functools.lru_cache(maxsize=1)
+def _read_demo_tracks() -> pd.DataFrame:
+    """Read and checked once per process: the file ships with the app (every Predict rerun lists it)."""
     raw = pd.read_csv(DEMO_CSV, dtype=str).rename(columns={"duration_ms": "duration"})
     values, problems = check_rows(raw)
     if len(problems):

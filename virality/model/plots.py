@@ -92,20 +92,22 @@ def surface_figure(surface: pd.DataFrame, pair: tuple[str, str]) -> go.Figure:
 
 def score_figure(prediction: Prediction, predictor: Predictor) -> go.Figure:
     """A 0–100 bar: where real TikTok tracks score (middle 50 % / 80 %), this song's
-    interval as a band and its score as a marker."""
+    interval as a band and its score as a marker.
+
+    Built from one dict, not ``add_trace``/``update_layout`` calls: the same figure, checked
+    once, at a fifth of the cost (it is redrawn on every Predict rerun; benchmarks/load.py)."""
     quantiles = predictor.info.scores.predicted_quantiles
-    fig = go.Figure()
     bands = [(10, 90, LIGHT, "80 % of real TikTok tracks"), (25, 75, GREY, "middle 50 % of real TikTok tracks")]
-    for low, high, color, name in bands:
-        fig.add_trace(go.Bar(x=[quantiles[high] - quantiles[low]], base=[quantiles[low]], y=["real tracks"],
-                             orientation="h", marker_color=color, name=name, hoverinfo="name"))
-    fig.add_trace(go.Bar(x=[prediction.high - prediction.low], base=[prediction.low], y=["this song"],
-                         orientation="h", marker_color=BLUE, opacity=0.35,
-                         name=f"{predictor.interval_level:.0%} interval {prediction.low:.0f}–{prediction.high:.0f}"))
-    fig.add_trace(go.Scatter(x=[prediction.score], y=["this song"], mode="markers+text",
-                             marker=dict(color=BLUE, size=16, symbol="diamond"),
-                             text=[f"{prediction.score:.1f}"], textposition="top center", name="score"))
-    fig.update_layout(barmode="overlay", height=300, margin=dict(l=10, r=10, t=10, b=10),
-                      xaxis=dict(range=[0, 100], title="popularity (0–100)"),
-                      legend=dict(orientation="h", yanchor="top", y=-0.3, x=0), showlegend=True)
-    return fig
+    data = [dict(type="bar", x=[quantiles[high] - quantiles[low]], base=[quantiles[low]], y=["real tracks"],
+                 orientation="h", marker=dict(color=color), name=name, hoverinfo="name")
+            for low, high, color, name in bands]
+    data.append(dict(type="bar", x=[prediction.high - prediction.low], base=[prediction.low], y=["this song"],
+                     orientation="h", marker=dict(color=BLUE), opacity=0.35,
+                     name=f"{predictor.interval_level:.0%} interval {prediction.low:.0f}–{prediction.high:.0f}"))
+    data.append(dict(type="scatter", x=[prediction.score], y=["this song"], mode="markers+text",
+                     marker=dict(color=BLUE, size=16, symbol="diamond"), text=[f"{prediction.score:.1f}"],
+                     textposition="top center", name="score"))
+    layout = dict(barmode="overlay", height=300, margin=dict(l=10, r=10, t=10, b=10),
+                  xaxis=dict(range=[0, 100], title=dict(text="popularity (0–100)")),
+                  legend=dict(orientation="h", yanchor="top", y=-0.3, x=0), showlegend=True)
+    return go.Figure(dict(data=data, layout=layout))
