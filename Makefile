@@ -21,8 +21,9 @@ $(VENV)/.bench: $(VENV)/.dev requirements-bench.txt requirements-bench-nodeps.tx
 	$(PY) -m pip install --quiet --no-deps -r requirements-bench-nodeps.txt
 	touch $@
 
+# `make run PORT=8502` serves on another port (default 8501, or server.port in .streamlit/config.toml)
 run: $(VENV)/.runtime
-	$(PY) -m streamlit run app.py
+	$(PY) -m streamlit run app.py $(if $(PORT),--server.port $(PORT))
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .

@@ -21,16 +21,7 @@ import torch
 
 from benchmarks.common import median_ms, parser, time_calls, write_result
 from virality.data.demo import demo_song, demo_tracks
-from virality.explain.methods import (
-    BATCH_STEPS,
-    METHODS,
-    TOLERANCE,
-    attribute,
-    attribute_frame,
-    integrated_gradients,
-    song_array,
-    top_drivers,
-)
+from virality.explain.methods import METHODS, IntegratedGradients, attribute, attribute_frame, song_array, top_drivers
 from virality.explain.views import friedman_h, pair_grid, pairwise_interactions, sample_typical_tracks
 from virality.features import FEATURE_NAMES
 from virality.model.prediction import load_predictor
@@ -40,18 +31,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def seconds(fn, repeat: int = 3) -> float:
     """Median wall-clock seconds of ``repeat`` calls (no warm-up: cold costs count)."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(time_calls(fn, repeat=repeat, warmup=0))
 
 
 def single_song(predictor) -> dict:
     x = song_array(demo_song("Demo — Summer Hook"))
     result = {"predict_one_ms": median_ms(time_calls(lambda: predictor.predict_array(x), repeat=100))}
-    result["ig50_ms"] = median_ms(time_calls(lambda: integrated_gradients(predictor, x, n_steps=50), repeat=100))
+    result["ig50_ms"] = median_ms(time_calls(lambda: attribute(predictor, x, method="ig", n_steps=50), repeat=100))
     for method in METHODS:
         result[f"{method}_ms"] = median_ms(time_calls(lambda m=method: attribute(predictor, x, method=m), repeat=30))
     return result
@@ -92,32 +78,32 @@ def interaction_timings(predictor) -> dict:
         pairwise_interactions(predictor, song)
         pair_grid(predictor, song, "danceability", "energy")
 
-    sample = sample_typical_tracks(predictor.metadata, 50, seed=1)
+    sample = sample_typical_tracks(predictor.info.distribution, 50, seed=1)
     return {"interactions_new_song_s": seconds(per_song, repeat=7),
             "friedman_h_cold_s": seconds(lambda: friedman_h(predictor, sample), repeat=3)}
 
 
 def many_rows(predictor, n: int = 100_000) -> dict:
-    X = sample_typical_tracks(predictor.metadata, n, seed=2).to_numpy(np.float32)
+    X = sample_typical_tracks(predictor.info.distribution, n, seed=2).to_numpy(np.float32)
     predict_s = seconds(lambda: predictor.predict_array(X), repeat=3)
     drivers_s = seconds(lambda: top_drivers(attribute_frame(predictor, X)), repeat=3)
     subset = X[:5000]
     quick = top_drivers(attribute_frame(predictor, subset))
-    exact = top_drivers(pd.DataFrame(integrated_gradients(predictor, subset)[0], columns=list(FEATURE_NAMES)))
+    exact = top_drivers(pd.DataFrame(attribute(predictor, subset, method="ig")[0], columns=list(FEATURE_NAMES)))
     agree = float((quick == exact).all(axis=1).mean())
     agree_first = float(((quick["up_1"] == exact["up_1"]) & (quick["down_1"] == exact["down_1"])).mean())
     return {"rows": n, "predict_s": predict_s, "drivers_s": drivers_s, "drivers_over_predict": drivers_s / predict_s,
-            "batch_steps": BATCH_STEPS, "top2_agreement_with_ig50": agree, "top1_agreement_with_ig50": agree_first}
+            "batch_steps": IntegratedGradients.batch_steps, "top2_agreement_with_ig50": agree, "top1_agreement_with_ig50": agree_first}
 
 
 def completeness(predictor) -> dict:
     X = np.vstack([demo_tracks()[list(FEATURE_NAMES)].to_numpy(),
-                   sample_typical_tracks(predictor.metadata, 300, seed=3).to_numpy()])
+                   sample_typical_tracks(predictor.info.distribution, 300, seed=3).to_numpy()])
     result = {}
     for method in METHODS:
         _, delta = attribute(predictor, X, method=method)
         result[method] = {"max_abs_delta": float(np.abs(delta).max()),
-                          "median_abs_delta": float(np.median(np.abs(delta))), "tolerance": TOLERANCE[method]}
+                          "median_abs_delta": float(np.median(np.abs(delta))), "tolerance": METHODS[method].tolerance}
     return result
 
 
@@ -129,7 +115,7 @@ def markdown(r: dict) -> str:
              f"| IG 50 steps, one song, 1 thread | {s['ig50_ms']:.1f} ms "
              f"({s['ig50_ms'] / s['predict_one_ms']:.0f}× one prediction, {s['predict_one_ms']:.2f} ms) | < 25 ms |"]
     for method in METHODS:
-        lines.append(f"| {METHODS[method]}, one song, 1 thread | {s[f'{method}_ms']:.1f} ms | |")
+        lines.append(f"| {METHODS[method].label}, one song, 1 thread | {s[f'{method}_ms']:.1f} ms | |")
     lines += [f"| Explain page first render (AppTest, cold caches) | {p['page_first_render_s']:.2f} s | |",
               f"| Explain page rerun, same song | {p['page_rerun_s']:.2f} s | < 1 s |",
               f"| Explain page rerun, new song | {p['page_new_song_s']:.2f} s | < 1 s |",
@@ -147,7 +133,7 @@ def markdown(r: dict) -> str:
               "| method | median | max | stated tolerance |", "|---|---|---|---|"]
     for method, c in r["completeness"].items():
         tolerance = "none (not additive)" if c["tolerance"] is None else f"{c['tolerance']}"
-        lines.append(f"| {METHODS[method]} | {c['median_abs_delta']:.4f} | {c['max_abs_delta']:.4f} | {tolerance} |")
+        lines.append(f"| {METHODS[method].label} | {c['median_abs_delta']:.4f} | {c['max_abs_delta']:.4f} | {tolerance} |")
     return "\n".join(lines)
 
 

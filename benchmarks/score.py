@@ -175,18 +175,20 @@ CANDIDATES = {  # label → (method, IG steps, path points per pass, note)
 def candidate(predictor, X: np.ndarray, spec: tuple) -> np.ndarray:
     """(n, 12) attributions of one candidate, 5,000 rows per call as the page does."""
     from virality.batch.ranking import DRIVER_CHUNK, driver_attributions
-    from virality.explain.methods import fast_integrated_gradients, integrated_gradients
+    from virality.chunks import row_chunks
+    from virality.explain.methods import attribute, explainer, song_array
 
     method, steps, points, _ = spec
     parts = []
-    for start in range(0, len(X), DRIVER_CHUNK):
-        rows = X[start:start + DRIVER_CHUNK]
+    for chunk in row_chunks(len(X), DRIVER_CHUNK):
+        rows = X[chunk]
         if method == "captum":
-            parts.append(integrated_gradients(predictor, rows, n_steps=steps)[0])
+            parts.append(attribute(predictor, rows, method="ig", n_steps=steps)[0])
         elif points:
-            parts.append(fast_integrated_gradients(predictor, rows, n_steps=steps, chunk=points // steps)[0])
+            parts.append(explainer(predictor, "ig").attribute_batch(rows, song_array(predictor.typical_song),
+                                                                    n_steps=steps, chunk=points // steps)[0])
         else:
-            parts.append(driver_attributions(predictor, rows, method, steps or 8)[0])
+            parts.append(driver_attributions(predictor, rows, method, steps or None)[0])
     return np.concatenate(parts)
 
 
@@ -194,7 +196,7 @@ def measure_drivers() -> dict:
     """The shipped drivers for all rows (1 thread, as the page), each candidate (and 2 threads)
     on ``FACTOR_ROWS`` rows, and agreement with IG 50 steps on two kinds of rows."""
     from virality.batch.ranking import batch_attributions
-    from virality.explain.methods import IG_STEPS, integrated_gradients, top_drivers
+    from virality.explain.methods import IntegratedGradients, attribute, top_drivers
     from virality.explain.views import sample_typical_tracks
     from virality.features import FEATURE_NAMES
     from virality.model.prediction import load_predictor
@@ -212,11 +214,11 @@ def measure_drivers() -> dict:
     torch.set_num_threads(1)
     load.append(os.getloadavg())
     samples = {"invented (uniform, as the CLI file)": X[-AGREEMENT_ROWS:],
-               "like the training tracks (copula sample)": sample_typical_tracks(predictor.metadata, AGREEMENT_ROWS,
+               "like the training tracks (copula sample)": sample_typical_tracks(predictor.info.distribution, AGREEMENT_ROWS,
                                                                                 seed=5).to_numpy()}
     agree = {}
     for kind, rows in samples.items():
-        exact = integrated_gradients(predictor, rows, n_steps=IG_STEPS)[0]
+        exact = attribute(predictor, rows, method="ig", n_steps=IntegratedGradients.n_steps)[0]
         gap = predictor.raw_scores(rows) - predictor.raw_scores(np.array([list(predictor.typical_song.values())]))[0]
         agree[kind] = {}
         for label, spec in CANDIDATES.items():
@@ -226,7 +228,7 @@ def measure_drivers() -> dict:
             agree[kind][label] = {**agreement(attr, exact),
                                   "max_abs_delta": float(np.abs(attr.sum(1) - gap).max())}
     return {"rows": N_ROWS, "full_rows_wall_cpu_s_1_thread": full, "factor_rows": FACTOR_ROWS,
-            "factors_wall_cpu_s": factors, "agreement_rows": AGREEMENT_ROWS, "reference_steps": IG_STEPS,
+            "factors_wall_cpu_s": factors, "agreement_rows": AGREEMENT_ROWS, "reference_steps": IntegratedGradients.n_steps,
             "agreement": agree, "load_average_before_after": load}
 
 

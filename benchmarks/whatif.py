@@ -37,7 +37,6 @@ from virality.whatif.search import (
     _candidates,
     _distance,
     _problem,
-    quantile_scale,
     search,
 )
 
@@ -128,7 +127,7 @@ def measure(predictor, x0: np.ndarray, X: np.ndarray, target: float) -> dict:
     return {"n": len(X), "valid": int((scores >= target).sum()), "changes": changed[:, allowed].sum(1).tolist(),
             "overshoot": (scores - target)[scores >= target].tolist(),
             "altered_disallowed": int(changed[:, ~allowed].any(1).sum()),
-            "distance": _distance(predictor, x0, X).tolist(),
+            "distance": _distance(predictor.quantile_scale, x0, X).tolist(),
             "distinct_sets": len({tuple(np.flatnonzero(r)) for r in changed}),
             "ood": int(predictor.is_out_of_distribution(X).sum())}
 
@@ -139,9 +138,9 @@ def reference(predictor, x0: np.ndarray, target: float, plausible: bool) -> dict
     closest valid edit and the least mean distance of K edits with K different sets of changes.
     ``plausible``: count only edits the predictor finds in distribution (the search offers
     those first)."""
-    problem = _problem(predictor, x0, target, PRODUCER_CHOICES, {}, MAX_CHANGES, K)
+    problem = _problem(predictor.quantile_scale, x0, target, PRODUCER_CHOICES, {}, MAX_CHANGES, K)
     allowed = [FEATURE_NAMES.index(n) for n in PRODUCER_CHOICES]
-    optima = set_optima(lambda X: np.clip(predictor.raw_scores(X), 0, 100), quantile_scale(predictor), x0, target,
+    optima = set_optima(lambda X: np.clip(predictor.raw_scores(X), 0, 100), predictor.quantile_scale, x0, target,
                         allowed, problem.box_low, problem.box_high, MAX_CHANGES, levels=GRID_LEVELS,
                         keep=(lambda X: ~predictor.is_out_of_distribution(X)) if plausible else None)
     best = sorted(optima.values(), key=lambda o: o.distance)[:K]
@@ -179,10 +178,10 @@ def considered_closest(predictor, x0: np.ndarray, target: float) -> float:
     """Distance of the closest valid candidate the search considered before its choice rules
     (fewer changes first, in distribution first, a new idea each): how much of the gap to the
     optimum is the search and how much the choice."""
-    problem = _problem(predictor, x0, target + SCORE_MARGIN, PRODUCER_CHOICES, {}, MAX_CHANGES, K)
+    problem = _problem(predictor.quantile_scale, x0, target + SCORE_MARGIN, PRODUCER_CHOICES, {}, MAX_CHANGES, K)
     X, scores = _candidates(predictor, problem)
     valid = scores >= problem.target
-    return float(_distance(predictor, x0, X[valid]).min()) if valid.any() else float("nan")
+    return float(_distance(predictor.quantile_scale, x0, X[valid]).min()) if valid.any() else float("nan")
 
 
 def versus_reference(rows: list[dict], refs: list[dict], key: str) -> list[float]:
@@ -203,8 +202,8 @@ def main() -> None:
     if args.tune:
         return tune(predictor, tuning_songs(tracks, predictor))
     songs = pick_songs(tracks, predictor)
-    dist = predictor.metadata["distribution"]
-    permitted = {n: [float(dist["low"][j]), float(dist["high"][j])] for j, n in enumerate(FEATURE_NAMES)
+    dist = predictor.info.distribution
+    permitted = {n: [float(dist.low[j]), float(dist.high[j])] for j, n in enumerate(FEATURE_NAMES)
                  if n in PRODUCER_CHOICES}
     explainers = dice_explainers(predictor, tracks)
     per_method: dict[str, list[dict]] = {"virality": [], "dice_random": [], "dice_genetic": []}
@@ -368,7 +367,7 @@ def markdown(summary: dict, ref: dict, single_ms: float, page_ms: float, load_be
                      f"{s['median_seconds'] / base['median_seconds']:.3f}× |")
     ours = summary["virality"]
     lines += ["", "Changes count the allowed characteristics moved; distance is the L1 distance in quantile "
-              "units of real tracks (`virality.whatif._distance`). DiCE rounds values to the data's precision, "
+              "units of real tracks (`virality.whatif.search._distance`). DiCE rounds values to the data's precision, "
               "which can alter characteristics it was told not to vary (counted in its own column).",
               "", f"Distance vs DiCE random: {ours['mean_distance'] / base['mean_distance']:.2f}× over all "
               f"suggestions, {ours['mean_closest_distance'] / base['mean_closest_distance']:.2f}× for each song's "

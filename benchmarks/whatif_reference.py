@@ -8,7 +8,7 @@ original's own value excluded so S is exactly what changes) is scored in chunks 
 ``torch.inference_mode``. Around the best few valid points of each S, finer local grids
 (``refine_rounds`` rounds, each ``refine_levels`` points per characteristic over ± one cell
 of the previous grid) find the boundary more exactly. Distances are the search's own L1 in
-quantile units (``virality.whatif._distance``).
+quantile units (``virality.whatif.search._distance``).
 
 What it gives is an *upper bound* on the true minimum distance per set (a grid point is a
 real, valid edit); with the refinement it is tight to about a slider step. Any k edits with
@@ -24,8 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from virality.chunks import row_chunks
 from virality.features import CONTINUOUS
-from virality.whatif.search import QuantileScale, snap_columns
+from virality.model.quantiles import QuantileScale
+from virality.whatif.search import snap_columns
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]  # (n, 12) songs → (n,) points
 KeepFn = Callable[[np.ndarray], np.ndarray]  # (n, 12) songs → (n,) bool: edits that count
@@ -72,8 +74,8 @@ def _best_valid(score: ScoreFn, scale: QuantileScale, x0: np.ndarray, X: np.ndar
     """The ``top`` closest rows of X (n, 12) that reach ``target`` (and pass ``keep``):
     [(distance, song, score)]."""
     found: list[tuple[float, np.ndarray, float]] = []
-    for start in range(0, len(X), chunk):
-        part = X[start:start + chunk]
+    for rows in row_chunks(len(X), chunk):
+        part = X[rows]
         s = score(part)
         ok = s >= target
         if keep is not None and ok.any():

@@ -11,7 +11,7 @@ from virality.model.plots import coverage_figure, heldout_figure, shape_figure, 
 page_header("Model", "How good is the score, how honest is its interval, and which combinations of "
             "characteristics go with popularity?")
 predictor = get_predictor()
-shipped = model_report.shipped_name(predictor.metadata)
+shipped = predictor.info.model.arch
 
 try:
     results = model_report.load_results()
@@ -56,7 +56,7 @@ if results is not None:
                 st.caption("Share of held-out tracks whose real popularity fell inside their interval, per tenth "
                            "of predicted score (bars: mean over seeds, whiskers: ± std); the grey band is "
                            "80 % ± 3 points. "
-                           + model_report.interval_facts(results, shipped, predictor.metadata,
+                           + model_report.interval_facts(results, shipped, predictor.info.interval,
                                                          model_report.load_coverage_noise()))
 
 st.subheader("Which characteristics, and which combinations, go with popularity")

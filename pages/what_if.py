@@ -4,10 +4,11 @@ import streamlit as st
 
 from ui.layout import page_header, page_link
 from ui.state import current_song, get_predictor, set_song
+from ui.whatif import find_edits
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, format_duration
 from virality.plotting import CHANGED_CELL
 from virality.whatif.plots import before_after_figure, edits_frame
-from virality.whatif.search import PRODUCER_CHOICES, WhatIfResult, search
+from virality.whatif.search import PRODUCER_CHOICES
 
 page_header("What-if", "Which small changes would raise this song's score? Set a goal and what you are willing to change.")
 predictor = get_predictor()
@@ -15,21 +16,13 @@ song = current_song()
 source = st.session_state.get("song_source")
 
 
-@st.cache_data(max_entries=64, show_spinner="Searching for edits…")
-def find_edits(song_items: tuple, goal: str, amount: float, vary: tuple, bounds: tuple, max_changes: int,
-               k: int) -> WhatIfResult:
-    gain, target = (amount, None) if goal == "gain" else (None, amount)
-    return search(get_predictor(), dict(song_items), gain=gain, target=target, vary=list(vary),
-                  bounds={n: (lo, hi) for n, lo, hi in bounds}, max_changes=max_changes, k=k)
-
-
 def _bounds_control(name: str) -> tuple[float, float] | None:
     """A range slider for one allowed continuous characteristic, in Spotify units; None while
     left at the range of real tracks (the search's own limit)."""
     feature = BY_NAME[name]
     j = FEATURE_NAMES.index(name)
-    dist = predictor.metadata["distribution"]
-    plausible = (feature.snap(dist["low"][j]), feature.snap(dist["high"][j]))
+    dist = predictor.info.distribution
+    plausible = (feature.snap(dist.low[j]), feature.snap(dist.high[j]))
     if feature.kind == "duration":  # whole seconds read better than milliseconds
         default = (int(plausible[0] // 1000), int(plausible[1] // 1000))
         chosen = st.slider(f"{feature.label} (seconds; real tracks {format_duration(plausible[0])}–"

@@ -66,6 +66,18 @@ def tiny_bundle(tmp_path_factory, synthetic_csv) -> tuple[Path, dict]:
     return out, metadata
 
 
+@pytest.fixture
+def bundle_copy(tiny_bundle, tmp_path) -> Path:
+    """A copy of the tiny bundle a test may damage."""
+    from virality.model.bundle import load_bundle
+
+    folder, _ = tiny_bundle
+    for item in folder.iterdir():
+        (tmp_path / item.name).write_bytes(item.read_bytes())
+    load_bundle(tmp_path)  # the untouched copy loads
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def bundled():
     """The committed model in artifacts/."""

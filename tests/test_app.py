@@ -20,7 +20,7 @@ def test_first_render_shows_the_typical_song_score(app, bundled):
     assert shown_score(app) == round(bundled.predict_song(default_song()).score, 1)
     sidebar = " ".join(c.value for c in app.sidebar.caption)
     assert "typically off by" in sidebar
-    cv_r2 = load_results()["candidates"][bundled.metadata["model"]["arch"]]["r2"]["mean"]
+    cv_r2 = load_results()["candidates"][bundled.info.model.arch]["r2"]["mean"]
     assert "cross-validation by track" in sidebar and f"R² {cv_r2:.2f}" in sidebar
 
 

@@ -10,6 +10,7 @@ import torch
 from captum.attr import DeepLift
 from torch import nn
 
+from virality import cli
 from virality.data.demo import demo_song, demo_tracks
 from virality.explain.explanation import (
     baseline_choices,
@@ -19,14 +20,13 @@ from virality.explain.explanation import (
     summary_sentence,
 )
 from virality.explain.methods import (
-    BATCH_STEPS,
     METHODS,
-    TOLERANCE,
+    AttributionMethod,
+    IntegratedGradients,
     attribute,
+    attribute_batch,
     attribute_frame,
     deeplift_rescale,
-    fast_integrated_gradients,
-    integrated_gradients,
     method_key,
     top_drivers,
 )
@@ -147,7 +147,7 @@ def test_fast_ig_gives_the_known_answer_too(linear_case):
     predictor, weight = linear_case
     X = random_songs(20, seed=5)
     x0 = np.array([predictor.typical_song[n] for n in FEATURE_NAMES])
-    attr, _ = fast_integrated_gradients(predictor, X, n_steps=BATCH_STEPS)
+    attr, _ = attribute_batch(predictor, X, n_steps=IntegratedGradients.batch_steps)
     np.testing.assert_allclose(attr, weight * (X - x0), atol=1e-3 * np.abs(weight * (X - x0)).max())
 
 
@@ -169,8 +169,8 @@ def test_deeplift_rescale_matches_captum_on_a_plain_mlp():
 def test_ig_completeness_on_demo_and_random_songs(which, bundled, tiny):
     bundled = bundled if which == "bundled" else tiny
     X = np.vstack([demo_tracks()[list(FEATURE_NAMES)].to_numpy(), random_songs(200, seed=1)])
-    attr, delta = integrated_gradients(bundled, X)
-    assert np.abs(attr.sum(1) - true_gap(bundled, X)).max() < TOLERANCE["ig"]
+    attr, delta = attribute(bundled, X, method="ig")
+    assert np.abs(attr.sum(1) - true_gap(bundled, X)).max() < METHODS["ig"].tolerance
     np.testing.assert_allclose(delta, attr.sum(1) - true_gap(bundled, X), atol=1e-3)
 
 
@@ -186,18 +186,18 @@ def test_every_method_returns_12_numbers_within_its_tolerance(method, which, bun
     attr, delta = attribute(predictor, extreme, baseline, method=method)
     assert attr.shape == (20, 12) and np.isfinite(attr).all()
     np.testing.assert_allclose(delta, attr.sum(1) - true_gap(predictor, extreme, baseline), atol=1e-3)
-    typical = sample_typical_tracks(predictor.metadata, 40, seed=2).to_numpy()
+    typical = sample_typical_tracks(predictor.info.distribution, 40, seed=2).to_numpy()
     attr, delta = attribute(predictor, typical, baseline, method=method)
     assert attr.shape == (40, 12) and np.isfinite(attr).all()
     np.testing.assert_allclose(delta, attr.sum(1) - true_gap(predictor, typical, baseline), atol=1e-3)
-    if TOLERANCE[method] is not None:
-        assert np.abs(delta).max() <= TOLERANCE[method]
+    if METHODS[method].tolerance is not None:
+        assert np.abs(delta).max() <= METHODS[method].tolerance
 
 
 def test_fast_ig_equals_captum_ig(bundled):
     X = random_songs(50, seed=6)
-    slow, slow_delta = integrated_gradients(bundled, X, n_steps=16)
-    fast, fast_delta = fast_integrated_gradients(bundled, X, n_steps=16)
+    slow, slow_delta = attribute(bundled, X, method="ig", n_steps=16)
+    fast, fast_delta = attribute_batch(bundled, X, method="ig", n_steps=16)
     np.testing.assert_allclose(fast, slow, atol=1e-4)
     np.testing.assert_allclose(fast_delta, slow_delta, atol=1e-3)
 
@@ -205,7 +205,7 @@ def test_fast_ig_equals_captum_ig(bundled):
 def test_batch_drivers_rank_like_the_full_ig(bundled):
     X = random_songs(300, seed=7)
     quick = top_drivers(attribute_frame(bundled, X))
-    exact = top_drivers(pd.DataFrame(integrated_gradients(bundled, X)[0], columns=list(FEATURE_NAMES)))
+    exact = top_drivers(pd.DataFrame(attribute(bundled, X, method="ig")[0], columns=list(FEATURE_NAMES)))
     assert (quick["up_1"] == exact["up_1"]).mean() > 0.9
     assert (quick["down_1"] == exact["down_1"]).mean() > 0.9
 
@@ -233,7 +233,7 @@ def test_explain_song_contract_and_score(bundled):
     assert payload["score"] == round(bundled.predict_song(song).score, 3)
     assert payload["baseline_score"] == round(bundled.predict_song(bundled.typical_song).score, 3)
     total = sum(v["attribution"] for v in payload["attributions"].values())
-    assert abs(total - (result.score - result.baseline_score)) < TOLERANCE["ig"]
+    assert abs(total - (result.score - result.baseline_score)) < METHODS["ig"].tolerance
 
 
 def test_summary_names_the_biggest_push(bundled):
@@ -251,6 +251,32 @@ def test_summary_names_the_biggest_push(bundled):
 def test_bad_song_input_names_the_problem(bundled, bad):
     with pytest.raises(ValueError, match="tempi|tempo|JSON object"):
         explain_song(bundled, bad)
+
+
+CAPTUM_NAMES = ["IntegratedGradients", "DeepLift", "GradientShap", "FeatureAblation", "ShapleyValueSampling"]
+
+
+@pytest.mark.parametrize("name", [*METHODS, *CAPTUM_NAMES, *(a for m in METHODS.values() for a in m.aliases),
+                                  "Integrated Gradients", "Feature-Ablation"])
+def test_every_method_the_cli_accepts_is_a_registered_class_with_its_tolerance(name, capsys):
+    """Keys, Captum's class names and the aliases all reach one class of the registry; the
+    CLI explains with it and reports a delta within that class's tolerance."""
+    key = method_key(name)
+    method = METHODS[key]
+    assert issubclass(method, AttributionMethod) and method.key == key and method.label
+    assert method.has_convergence_delta() == (method.tolerance is not None)
+    assert cli.main(["explain", "--song", '{"energy": 0.3, "tempo": 140}', "--method", name, "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["method"] == key
+    assert method.tolerance is None or abs(payload["delta"]) <= method.tolerance
+
+
+def test_the_registry_has_one_class_per_captum_method_with_its_settings():
+    assert [m.__name__ for m in METHODS.values()] == CAPTUM_NAMES
+    assert {k for k, m in METHODS.items() if m.tolerance is None} == {"ablation"}
+    ig = METHODS["ig"]
+    assert ig.batch_steps < ig.n_steps and ig.ranks_drivers and METHODS["deeplift"].ranks_drivers
+    assert all(m.global_samples < m.n_samples for m in METHODS.values() if m.global_samples)
 
 
 def test_methods_and_baselines_are_resolved_or_refused(bundled):
@@ -304,7 +330,7 @@ def test_cli_table_and_clear_errors():
 def test_the_page_is_told_when_delta_exceeds_the_tolerance(bundled):
     result = explain_song(bundled, demo_song("Demo — Summer Hook"), method="gradshap")
     assert not result.delta_exceeds_tolerance
-    result.delta = TOLERANCE["gradshap"] + 0.1
+    result.delta = METHODS["gradshap"].tolerance + 0.1
     assert result.delta_exceeds_tolerance
     ablation = explain_song(bundled, demo_song("Demo — Summer Hook"), method="ablation")
     assert ablation.tolerance is None and not ablation.delta_exceeds_tolerance
@@ -332,7 +358,7 @@ def test_on_an_additive_model_every_method_finds_each_characteristics_own_effect
     characteristic i from x) − f(x0), whatever the method."""
     model = KnownModel(tiny.model.transform, AdditiveNet(InputTransform.n_outputs), std=5.0, mean=50.0)
     predictor = KnownPredictor(model, tiny.typical_song)
-    X = sample_typical_tracks(tiny.metadata, 10, seed=4).to_numpy()
+    X = sample_typical_tracks(tiny.info.distribution, 10, seed=4).to_numpy()
     x0 = np.array([tiny.typical_song[n] for n in FEATURE_NAMES])
     expected = np.empty_like(X)
     for j in range(len(FEATURE_NAMES)):
@@ -340,7 +366,7 @@ def test_on_an_additive_model_every_method_finds_each_characteristics_own_effect
         moved[:, j] = X[:, j]
         expected[:, j] = predictor.raw_scores(moved) - predictor.raw_scores(x0[None, :])[0]
     attr, _ = attribute(predictor, X, method=method)
-    atol = {"ig": 0.05, "gradshap": TOLERANCE["gradshap"]}.get(method, 1e-3)
+    atol = {"ig": 0.05, "gradshap": METHODS["gradshap"].tolerance}.get(method, 1e-3)
     np.testing.assert_allclose(attr, expected, atol=atol)
 
 
@@ -355,3 +381,15 @@ def test_the_song_predict_starts_from_is_exactly_the_typical_track(bundled, meth
     result = explain_song(bundled, default_song(), method=method)
     assert result.score == result.baseline_score
     assert np.all(result.table["attribution"].to_numpy() == 0)
+
+
+def test_sampling_methods_repeat_whatever_the_global_generators_hold(bundled):
+    """GradientShap draws its path points from numpy's global generator: the method's own seed
+    decides them, so a second process (or any other numpy user before it) gets the same answer."""
+    X = np.array([[bundled.typical_song[n] for n in FEATURE_NAMES]]) * 0.9
+    results = []
+    for outside in (1, 2):
+        np.random.seed(outside)
+        torch.manual_seed(outside)
+        results.append(attribute(bundled, X, method="gradshap", n_samples=32)[0])
+    assert np.array_equal(results[0], results[1])

@@ -33,16 +33,16 @@ def test_sensitivity_curves_pass_through_the_song_and_cover_the_range(bundled):
 
 
 def test_typical_sample_follows_the_shipped_summary(bundled):
-    dist = bundled.metadata["distribution"]
-    sample = sample_typical_tracks(bundled.metadata, 4000, seed=0)
-    assert sample.equals(sample_typical_tracks(bundled.metadata, 4000, seed=0))
-    quantiles = np.asarray(dist["quantiles"])
+    dist = bundled.info.distribution
+    sample = sample_typical_tracks(dist, 4000, seed=0)
+    assert sample.equals(sample_typical_tracks(dist, 4000, seed=0))
+    quantiles = dist.quantiles
     assert ((sample.to_numpy() >= quantiles[0] - 1e-9) & (sample.to_numpy() <= quantiles[-1] + 1e-9)).all()
     medians = sample.median().to_numpy()
     for j in CONTINUOUS:
         assert quantiles[40, j] <= medians[j] <= quantiles[60, j], FEATURE_NAMES[j]
     # rank correlation of the two most correlated continuous characteristics is kept
-    corr = np.asarray(dist["normal_correlation"])
+    corr = dist.normal_correlation
     a, b = np.unravel_index(np.argmax(np.abs(corr - np.eye(len(corr)))), corr.shape)
     rho = spearmanr(sample.iloc[:, CONTINUOUS[a]], sample.iloc[:, CONTINUOUS[b]]).statistic
     assert abs(rho - corr[a, b]) < 0.1
@@ -50,7 +50,7 @@ def test_typical_sample_follows_the_shipped_summary(bundled):
 
 
 def test_global_importance_is_mean_absolute_attribution(bundled):
-    sample = sample_typical_tracks(bundled.metadata, 30)
+    sample = sample_typical_tracks(bundled.info.distribution, 30)
     result = global_importance(bundled, demo_tracks(), sample, method="deeplift")
     assert sorted(result["feature"]) == sorted(FEATURE_NAMES)
     assert (result.drop(columns=["feature", "label"]) >= 0).all().all()
@@ -83,7 +83,7 @@ def test_pairwise_interactions_find_the_one_known_product(product_model):
 
 def test_friedman_h_is_zero_only_without_interaction(product_model, bundled):
     predictor, _ = product_model
-    sample = sample_typical_tracks(bundled.metadata, 25, seed=3)
+    sample = sample_typical_tracks(bundled.info.distribution, 25, seed=3)
     h = friedman_h(predictor, sample)
     assert h.loc["danceability", "energy"] > 0.01
     others = h.to_numpy().copy()

@@ -155,7 +155,7 @@ def test_length_is_drawn_in_minutes():
 
 def test_page_shows_how_the_interval_is_calibrated_and_its_per_decile_coverage(page):
     results = model_report.load_results()
-    shipped = model_report.shipped_name(additive.load_predictor().metadata)
+    shipped = additive.load_predictor().info.model.arch
     if "coverage" not in results["candidates"].get(shipped, {}):
         pytest.skip("no coverage in the committed results")
     captions = " ".join(c.value for c in page.caption)

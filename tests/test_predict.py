@@ -13,7 +13,7 @@ FIXTURE = Path(__file__).with_name("fixtures") / "bundled_predictions.json"
 
 def test_committed_artifacts_reproduce_recorded_predictions(bundled):
     recorded = json.loads(FIXTURE.read_text())
-    assert recorded["model_sha256"] == bundled.metadata["files"]["model.pt"]
+    assert recorded["model_sha256"] == bundled.info.files["model.pt"]
     for record in recorded["predictions"]:
         prediction = bundled.predict_song(record["song"])
         assert prediction.score == pytest.approx(record["predicted_popularity"], abs=1e-3)

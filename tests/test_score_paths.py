@@ -19,7 +19,7 @@ from virality.batch.score import FILLED_COLUMN, _fast_body, write_csv
 from virality.data.demo import DEMO_CSV
 from virality.data.reading import read_csv_file
 from virality.data.validation import check_rows
-from virality.explain.methods import TOLERANCE
+from virality.explain.methods import METHODS
 from virality.features import FEATURE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,7 +176,7 @@ def test_two_threads_write_the_same_bytes_and_zero_threads_is_refused(tmp_path):
 def many_tracks(bundled) -> pd.DataFrame:
     from virality.explain.views import sample_typical_tracks
 
-    return sample_typical_tracks(bundled.metadata, 600, seed=11)
+    return sample_typical_tracks(bundled.info.distribution, 600, seed=11)
 
 
 @pytest.mark.parametrize("method", list(DRIVER_METHODS))
@@ -188,7 +188,7 @@ def test_driver_attributions_add_up_to_the_score_difference(method, many_tracks,
     assert np.allclose(attr.sum(1) - gap, delta, atol=1e-3)
     # DeepLift's Rescale rule is exact; 8 IG steps are for ranking (the benchmark's largest
     # |delta| over 6,000 rows is about 1 point)
-    assert np.abs(delta).max() <= (TOLERANCE["deeplift"] if method == "deeplift" else 1.5)
+    assert np.abs(delta).max() <= (METHODS["deeplift"].tolerance if method == "deeplift" else 1.5)
 
 
 def test_pass_size_does_not_change_the_drivers(many_tracks, bundled, monkeypatch):

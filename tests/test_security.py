@@ -63,15 +63,6 @@ def test_no_source_unpickles_or_evaluates_anything_else(path):
 
 
 @pytest.fixture
-def bundle_copy(tiny_bundle, tmp_path) -> Path:
-    folder, _ = tiny_bundle
-    for item in folder.iterdir():
-        (tmp_path / item.name).write_bytes(item.read_bytes())
-    load_bundle(tmp_path)  # the untouched copy loads
-    return tmp_path
-
-
-@pytest.fixture
 def unpickle_calls(monkeypatch) -> list[str]:
     seen = []
     real_joblib, real_torch = bundle.joblib.load, bundle.torch.load

@@ -14,7 +14,7 @@ import torch
 
 from virality.features import BY_NAME, CONTINUOUS, FEATURE_NAMES, default_song
 from virality.model.prediction import load_predictor
-from virality.whatif.search import MIN_EXTRA, PRODUCER_CHOICES, quantile_scale, search
+from virality.whatif.search import MIN_EXTRA, PRODUCER_CHOICES, search
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +32,7 @@ def rescored(predictor, suggestion) -> float:
 def check_suggestion(predictor, result, allowed, original, max_changes, bounds=None):
     """Every invariant a suggestion must keep, whatever the model."""
     bounds = bounds or {}
-    dist = predictor.metadata["distribution"]
+    dist = predictor.info.distribution
     for s in result.suggestions:
         score = rescored(predictor, s)
         assert score == pytest.approx(s.score, abs=1e-4)
@@ -49,7 +49,7 @@ def check_suggestion(predictor, result, allowed, original, max_changes, bounds=N
             if feature.is_discrete:
                 assert new == int(new) and 0 <= new <= (11 if name == "key" else 1)
             else:
-                assert dist["low"][j] - feature.step <= new <= dist["high"][j] + feature.step
+                assert dist.low[j] - feature.step <= new <= dist.high[j] + feature.step
             lo, hi = bounds.get(name, (None, None))
             assert lo is None or new >= lo
             assert hi is None or new <= hi
@@ -109,7 +109,7 @@ def test_bundled_model_suggestions_are_valid_and_distinct_ideas(bundled):
     assert result.reached
     check_suggestion(bundled, result, PRODUCER_CHOICES, parse(song), 3)
     assert all(s.reached for s in result.suggestions)
-    scale = quantile_scale(bundled)
+    scale = bundled.quantile_scale
     for a, b in itertools.permutations(result.suggestions, 2):
         assert set(a.changes) != set(b.changes)
         if set(a.changes) < set(b.changes):  # b adds to a's edit: the extra must be substantial
@@ -219,7 +219,7 @@ class _NoGradients(torch.nn.Module):
 def test_search_works_without_gradients(tiny, typical_song):
     from virality.model.prediction import Predictor
 
-    blind = Predictor(_NoGradients(tiny.model), tiny.metadata)
+    blind = Predictor(_NoGradients(tiny.model), tiny.info)
     result = search(blind, typical_song, gain=1, k=3)
     assert result.reached and result.suggestions
     check_suggestion(blind, result, PRODUCER_CHOICES, typical_song, 3)

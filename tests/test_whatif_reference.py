@@ -9,7 +9,7 @@ import pytest
 from benchmarks.whatif_reference import closest, lower_bound_of_k, set_optima
 from virality.features import BY_NAME, CONTINUOUS, FEATURE_NAMES
 from virality.model.prediction import load_predictor
-from virality.whatif.search import PRODUCER_CHOICES, _problem, quantile_scale, search
+from virality.whatif.search import PRODUCER_CHOICES, _problem, search
 
 DANCE, ENERGY, TEMPO = (FEATURE_NAMES.index(n) for n in ("danceability", "energy", "tempo"))
 
@@ -29,15 +29,15 @@ def moves(scale, x0: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 
 def reference_for(predictor, x0, score, target, allowed=(DANCE, ENERGY, TEMPO), max_changes=3, **kwargs):
-    problem = _problem(predictor, x0, target, [FEATURE_NAMES[j] for j in allowed], {}, max_changes, 4)
-    return set_optima(score, quantile_scale(predictor), x0, target, list(allowed), problem.box_low,
+    problem = _problem(predictor.quantile_scale, x0, target, [FEATURE_NAMES[j] for j in allowed], {}, max_changes, 4)
+    return set_optima(score, predictor.quantile_scale, x0, target, list(allowed), problem.box_low,
                       problem.box_high, max_changes, **kwargs)
 
 
 def test_linear_score_optimum_is_the_steepest_single_change(tiny, typical_song):
     """score = 50 + 20·Δdanceability + 10·Δenergy + 5·Δtempo (quantile units): reaching +2
     costs least by moving danceability alone, by 2/20 = 0.1 (energy alone: 0.2)."""
-    scale = quantile_scale(tiny)
+    scale = tiny.quantile_scale
     x0 = song_array(typical_song)
     slopes = np.zeros(len(CONTINUOUS))
     for j, slope in ((DANCE, 20.0), (ENERGY, 10.0), (TEMPO, 5.0)):
@@ -61,7 +61,7 @@ def test_linear_score_optimum_is_the_steepest_single_change(tiny, typical_song):
 def test_saturating_score_optimum_needs_a_pair(tiny, typical_song):
     """Each of danceability and energy gains 30 points per quantile unit for its first 0.1 only
     (3 points at most): +4 needs both, at least 4/30 ≈ 0.133 in all; no single change reaches."""
-    scale = quantile_scale(tiny)
+    scale = tiny.quantile_scale
     x0 = song_array(typical_song)
     d, e = CONTINUOUS.index(DANCE), CONTINUOUS.index(ENERGY)
 

@@ -44,4 +44,4 @@ def shipped_cross_validation() -> dict | None:
         results = load_results()
     except NoResults:
         return None
-    return results["candidates"].get(get_predictor().metadata["model"]["arch"])
+    return results["candidates"].get(get_predictor().info.model.arch)

@@ -54,3 +54,13 @@ def remember_song(label: str, song: dict[str, float]) -> None:
 def scored_songs() -> dict[str, dict[str, float]]:
     """The songs scored this session, label → song, newest first."""
     return {label: dict(song) for label, song in st.session_state.get(HISTORY_KEY, [])}
+
+
+def keep(key: str) -> None:
+    """Streamlit drops a widget's state when another page runs: keep a copy to restore."""
+    st.session_state["kept_" + key] = st.session_state[key]
+
+
+def kept_index(key: str, options: list[str]) -> int:
+    kept = st.session_state.get("kept_" + key)
+    return options.index(kept) if kept in options else 0

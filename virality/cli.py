@@ -7,6 +7,7 @@ Exit status: 0 success, 1 nothing could be done with valid input (e.g. no row sc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -81,18 +82,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from virality.config import TrainConfig, preset
+    from virality.model.metadata import BundleMetadata
     from virality.model.training import train
 
     config = preset(args.arch, seed=args.seed) if args.arch else TrainConfig(seed=args.seed)
-    metadata = train(args.data, args.out, config, progress=not args.quiet)
-    metrics = metadata["metrics"]
-    print(f"trained on {metadata['data']['train_tracks']} tracks in {metadata['train_seconds']:.0f} s; "
-          f"held-out ({metadata['data']['test_tracks']} tracks):")
-    for name, values in metrics.items():
+    info = BundleMetadata.from_dict(train(args.data, args.out, config, progress=not args.quiet))
+    print(f"trained on {info.data.train_tracks} tracks in {info.train_seconds:.0f} s; "
+          f"held-out ({info.data.test_tracks} tracks):")
+    for name, values in dataclasses.asdict(info.metrics).items():
         print(f"  {name:15s} " + "  ".join(f"{k} {v:7.3f}" for k, v in values.items()))
-    interval = metadata["interval"]
-    print(f"  {interval['level']:.0%} interval ±{interval['half_width']:.1f} points on average, "
-          f"held-out coverage {interval['test_coverage']:.1%}")
+    interval = info.interval
+    print(f"  {interval.level:.0%} interval ±{interval.half_width:.1f} points on average, "
+          f"held-out coverage {interval.test_coverage:.1%}")
     print(f"saved to {args.out}")
     return 0
 

@@ -62,10 +62,10 @@ def to_csv_bytes(result: BatchResult) -> bytes:
 
 def model_error_words(predictor: Predictor) -> str:
     """The model's held-out error in plain words (from the bundle's metadata)."""
-    meta = predictor.metadata
-    metrics = meta["metrics"]["model"]
-    return (f"On {meta['data']['test_tracks']:,} real tracks it never saw during training, the model's score was "
-            f"typically {predictor.typical_error:.0f} points away from the real popularity (R² {metrics['r2']:.2f}). "
+    info = predictor.info
+    return (f"On {info.data.test_tracks:,} real tracks it never saw during training, the model's score was "
+            f"typically {predictor.typical_error:.0f} points away from the real popularity "
+            f"(R² {info.metrics.model.r2:.2f}). "
             f"Each interval is where about {predictor.interval_level:.0%} of tracks like this one really land "
             f"(± {predictor.half_width:.0f} points). Audio characteristics explain only a small part of "
             f"popularity: use the ranking to compare tracks, not as a promise.")

@@ -19,7 +19,7 @@ def ranked_figure(table: pd.DataFrame, labels: pd.Series, predictor: Predictor, 
     score. ``table`` is ``BatchResult.table`` (sorted by rank)."""
     scored = table[table["predicted_popularity"].notna()].head(limit)
     names = [f"{rank}. {labels[i]}" for i, rank in zip(scored.index, scored["rank"])]
-    quantiles = np.asarray(predictor.metadata["scores"]["predicted_quantiles"])
+    quantiles = predictor.info.scores.predicted_quantiles
     fig = go.Figure()
     fig.add_vrect(x0=quantiles[10], x1=quantiles[90], fillcolor=LIGHT, opacity=0.45, line_width=0)
     fig.add_annotation(x=(quantiles[10] + quantiles[90]) / 2, y=1.0, yref="paper", yanchor="bottom",

@@ -3,9 +3,9 @@
 ``score_batch`` builds on ``virality.batch.score.score_frame`` (same column mapping and row
 validation as ``python -m virality score``) and adds a rank and, per track, the two
 characteristics pushing its score up most and the two holding it back most (Integrated
-Gradients from ``virality.explain.methods``, 8 path steps instead of a single-song explanation's 50:
-enough to rank drivers; ``benchmarks/score.py`` measures the agreement with 50 steps and
-with the cheaper Rescale DeepLift, which agrees less often).
+Gradients from ``virality.explain.methods`` at its ``batch_steps``, 8 path steps instead of a
+single-song explanation's 50: enough to rank drivers; ``benchmarks/score.py`` measures the
+agreement with 50 steps and with the cheaper Rescale DeepLift, which agrees less often).
 """
 
 from __future__ import annotations
@@ -17,22 +17,22 @@ import numpy as np
 import pandas as pd
 
 from virality.batch.score import score_frame
+from virality.chunks import row_chunks
 from virality.data.columns import ColumnMap, normalise_header
 from virality.data.reading import read_csv_file
-from virality.explain.methods import attribute, fast_integrated_gradients, top_drivers
+from virality.explain.methods import METHODS, IntegratedGradients, attribute_batch, top_drivers
 from virality.features import BY_NAME, FEATURE_NAMES
 from virality.model.prediction import Predictor
 
 BATCH_METHOD = "ig"  # most faithful of the batch candidates: see DRIVER_METHODS and benchmarks/results/score.md
-BATCH_IG_STEPS = 8
+DRIVER_METHODS = tuple(key for key, method in METHODS.items() if method.ranks_drivers)
 DRIVER_CHUNK = 5000  # rows per progress step
 DRIVERS_NOTE = (
-    "How the drivers are found: Integrated Gradients against the typical TikTok track, with 8 points along the "
-    "path per track instead of the Explain page's 50 — enough to rank them (the same top two up and down as 50 "
-    "points for about 19 tracks in 20; DeepLift, twice as fast, agrees less often). Effects under "
-    "0.05 points are not listed. Measured in benchmarks/results/score.md.")
-DRIVER_METHODS = {"ig": "Integrated Gradients (Gauss–Legendre path in the model's transformed inputs)",
-                  "deeplift": "DeepLift, Rescale rule (one forward and backward pass, exact completeness)"}
+    f"How the drivers are found: Integrated Gradients against the typical TikTok track, with "
+    f"{IntegratedGradients.batch_steps} points along the path per track instead of the Explain page's "
+    f"{IntegratedGradients.n_steps} — enough to rank them (the same top two up and down as "
+    f"{IntegratedGradients.n_steps} points for about 19 tracks in 20; DeepLift, twice as fast, agrees less "
+    "often). Effects under 0.05 points are not listed. Measured in benchmarks/results/score.md.")
 RANK_COLUMN = "rank"
 DRIVER_COLUMNS = ["up_1", "up_2", "down_1", "down_2"]
 TITLE_HEADERS = ("title", "track_name", "track_title", "song", "song_title", "name", "track")
@@ -68,12 +68,13 @@ class BatchResult:
 
 
 def score_batch(frame: pd.DataFrame, predictor: Predictor, fill: bool = False, drivers: bool = True,
-                n_steps: int = BATCH_IG_STEPS, progress: Progress | None = None) -> BatchResult:
+                n_steps: int | None = None, progress: Progress | None = None) -> BatchResult:
     """Score, rank and explain ``frame`` (text cells as ``read_csv_file`` returns them).
 
     Raises ``virality.data.DataError`` for a table that cannot be scored at all (e.g. a
     characteristic column is absent and ``fill`` is off). ``progress(fraction, message)``
-    is called as the work advances (scores first, then drivers chunk by chunk).
+    is called as the work advances (scores first, then drivers chunk by chunk). ``n_steps``:
+    IG path points per track (default: ``IntegratedGradients.batch_steps``).
     """
     report = progress or (lambda fraction, message: None)
     report(0.0, f"scoring {len(frame):,} rows")
@@ -107,33 +108,31 @@ def score_upload(data: bytes, name: str, predictor: Predictor, fill: bool = Fals
     return score_batch(read_csv_file(data, name), predictor, fill=fill, progress=progress)
 
 
-def batch_attributions(predictor: Predictor, values: pd.DataFrame, n_steps: int = BATCH_IG_STEPS,
+def batch_attributions(predictor: Predictor, values: pd.DataFrame, n_steps: int | None = None,
                        progress: Progress | None = None, method: str = BATCH_METHOD) -> pd.DataFrame:
     """(n, 12) characteristics → (n, 12) attributions in points against the typical track
     (same index), ``DRIVER_CHUNK`` rows per progress step."""
     X = values[list(FEATURE_NAMES)].to_numpy(np.float64)
     parts = []
-    for start in range(0, len(X), DRIVER_CHUNK):
+    for rows in row_chunks(len(X), DRIVER_CHUNK):
         if progress is not None:
-            progress(0.05 + 0.95 * start / len(X), f"explaining tracks {start + 1:,}–"
-                     f"{min(start + DRIVER_CHUNK, len(X)):,} of {len(X):,}")
-        parts.append(driver_attributions(predictor, X[start:start + DRIVER_CHUNK], method, n_steps)[0])
+            progress(0.05 + 0.95 * rows.start / len(X), f"explaining tracks {rows.start + 1:,}–{rows.stop:,} "
+                     f"of {len(X):,}")
+        parts.append(driver_attributions(predictor, X[rows], method, n_steps)[0])
     return pd.DataFrame(np.concatenate(parts) if parts else np.empty((0, len(FEATURE_NAMES))),
                         index=values.index, columns=list(FEATURE_NAMES))
 
 
 def driver_attributions(predictor: Predictor, X: np.ndarray, method: str = BATCH_METHOD,
-                        n_steps: int = BATCH_IG_STEPS) -> tuple[np.ndarray, np.ndarray]:
+                        n_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(n, 12) characteristics → attributions (n, 12) in points and completeness delta (n,)
-    (Σ attributions − (f(x) − f(typical))), by ``method`` of ``DRIVER_METHODS``, in passes
-    of about ``virality.explain.PATH_POINTS_PER_PASS`` model evaluations."""
+    (Σ attributions − (f(x) − f(typical))), by ``method`` of ``DRIVER_METHODS`` at its batch
+    settings, in passes of about ``virality.explain.methods.PATH_POINTS_PER_PASS`` model evaluations."""
     if len(X) == 0:
         return np.empty((0, len(FEATURE_NAMES))), np.empty(0)
-    if method == "ig":
-        return fast_integrated_gradients(predictor, X, n_steps=n_steps)
     if method not in DRIVER_METHODS:
         raise ValueError(f"unknown driver method {method!r}; choose one of {', '.join(DRIVER_METHODS)}")
-    return attribute(predictor, X, method=method)
+    return attribute_batch(predictor, X, method=method, n_steps=n_steps)
 
 
 def find_column(columns: pd.Index, candidates: tuple[str, ...]) -> str | None:

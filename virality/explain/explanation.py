@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from virality.explain.methods import METHODS, TOLERANCE, attribute, method_key, song_array
+from virality.explain.methods import METHODS, attribute, method_key, song_array
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, load_song_arg, parse_song
 from virality.model.prediction import Predictor
 from virality.plotting import signed
@@ -65,7 +65,7 @@ def explain_song(predictor: Predictor, song: Mapping[str, Any], baseline: Mappin
         "attribution": attr[0],
     })
     return Explanation(method, baseline_label, float(scores.iloc[0]), float(scores.iloc[1]), float(delta[0]),
-                       TOLERANCE[method], table)
+                       METHODS[method].tolerance, table)
 
 
 def _phrase(row) -> str:
@@ -147,7 +147,7 @@ def baseline_choices(predictor: Predictor, scored: Mapping[str, Mapping[str, flo
 def explanation_text(explanation: Explanation) -> str:
     """A readable table for the terminal."""
     lines = [f"score {explanation.score:.1f} vs {explanation.baseline_label} {explanation.baseline_score:.1f} "
-             f"({METHODS[explanation.method]}, delta {explanation.delta:+.3f} points)",
+             f"({METHODS[explanation.method].label}, delta {explanation.delta:+.3f} points)",
              f"{'characteristic':18s} {'this song':>12s} {'baseline':>12s} {'points':>8s}"]
     ordered = explanation.table.reindex(explanation.table["attribution"].abs().sort_values(ascending=False).index)
     for row in ordered.itertuples():

@@ -21,11 +21,13 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from virality.explain.methods import attribute, song_array
+from virality.explain.methods import METHODS, attribute, method_key, song_array
 from virality.features import BY_NAME, CONTINUOUS, DISCRETE, FEATURE_NAMES, FEATURES, N_FEATURES, Feature
+from virality.model.metadata import Distribution
 from virality.model.prediction import Predictor
 
-GLOBAL_SAMPLES = {"gradshap": 64, "shapley": 10}  # per track, for the averages of global_importance
+GLOBAL_SAMPLE_TRACKS = 300  # synthetic typical tracks the global importance averages over
+H_SAMPLE_TRACKS = 50  # ... and Friedman's H (partial dependence is costlier: 50 keeps it ~1 s)
 
 
 def sweep_values(feature: Feature, n_points: int = 41, extra: tuple[float, ...] = ()) -> np.ndarray:
@@ -47,7 +49,7 @@ def sensitivity_curves(predictor: Predictor, song: Mapping[str, float], n_points
     (0–100 points), ``current`` (the song's own value, bool). Sweeps cover the physical
     valid range plus the training quantiles at every 5 %.
     """
-    quantiles = np.asarray(predictor.metadata["distribution"]["quantiles"], float)[::5]
+    quantiles = predictor.info.distribution.quantiles[::5]
     base = song_array(song)[0].astype(float)
     blocks, names = [], []
     for j, feature in enumerate(FEATURES):
@@ -65,17 +67,16 @@ def sensitivity_curves(predictor: Predictor, song: Mapping[str, float], n_points
                          "current": X[np.arange(len(X)), column] == base[column]})
 
 
-def sample_typical_tracks(metadata: dict, n: int = 400, seed: int = 0) -> pd.DataFrame:
-    """``n`` synthetic tracks like the training tracks, from ``metadata["distribution"]``.
+def sample_typical_tracks(dist: Distribution, n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """``n`` synthetic tracks like the training tracks, from the bundle's summary of them
+    (``predictor.info.distribution``).
 
     Gaussian copula: the 10 continuous characteristics get correlated normal scores
     (``normal_correlation``) mapped through each one's quantile table (101 levels, linear
     between them); key and mode are drawn independently from their quantiles. Returns a
     DataFrame (n, 12) in ``FEATURE_NAMES`` order, Spotify units.
     """
-    dist = metadata["distribution"]
-    quantiles = np.asarray(dist["quantiles"], float)
-    correlation = np.asarray(dist["normal_correlation"], float)
+    quantiles, correlation = dist.quantiles, dist.normal_correlation
     levels = np.linspace(0.0, 1.0, len(quantiles))
     rng = np.random.default_rng(seed)
     out = np.empty((n, N_FEATURES))
@@ -94,11 +95,11 @@ def global_importance(predictor: Predictor, demo: pd.DataFrame, sample: pd.DataF
     ``typical tracks (sample)``, sorted by the latter, largest first.
 
     The sampling methods use fewer samples per track than for one song
-    (``GLOBAL_SAMPLES``): averaging over hundreds of tracks smooths their noise."""
+    (the method's ``global_samples``): averaging over hundreds of tracks smooths their noise."""
     result = pd.DataFrame({"feature": list(FEATURE_NAMES), "label": [f.label for f in FEATURES]})
     for name, frame in (("demo tracks", demo), ("typical tracks (sample)", sample)):
         attr, _ = attribute(predictor, frame[list(FEATURE_NAMES)].to_numpy(), baseline, method=method,
-                            n_samples=GLOBAL_SAMPLES.get(method))
+                            n_samples=METHODS[method_key(method)].global_samples)
         result[name] = np.abs(attr).mean(0)
     return result.sort_values("typical tracks (sample)", ascending=False, ignore_index=True)
 
@@ -172,7 +173,7 @@ def pair_grid(predictor: Predictor, song: Mapping[str, float], first: str, secon
     """
     if first == second or first not in BY_NAME or second not in BY_NAME:
         raise ValueError(f"choose two different characteristics, got {first!r} and {second!r}")
-    dist = predictor.metadata["distribution"]
+    dist = predictor.info.distribution
     x = song_array(song)[0].astype(float)
     axes = []
     for name in (first, second):
@@ -180,7 +181,7 @@ def pair_grid(predictor: Predictor, song: Mapping[str, float], first: str, secon
         if feature.is_discrete:
             axes.append(sweep_values(feature))
         else:
-            low, high = min(dist["low"][j], x[j]), max(dist["high"][j], x[j])
+            low, high = min(dist.low[j], x[j]), max(dist.high[j], x[j])
             axes.append(np.linspace(low, high, n_points))
     a, b = np.meshgrid(axes[0], axes[1], indexing="ij")
     rows = np.repeat(x[None, :], a.size, axis=0)

@@ -28,8 +28,8 @@ SURFACE_LEVELS = np.linspace(5, 95, 19)
 def load_additive(path: str | Path = ADDITIVE_DIR) -> Predictor:
     """The additive network bundled beside the shipped model (or the shipped one, if additive)."""
     predictor = load_predictor(path)
-    if predictor.metadata["model"]["arch"] != "additive":
-        raise ValueError(f"the model in {path} is {predictor.metadata['model']['arch']}, not the additive network")
+    if predictor.info.model.arch != "additive":
+        raise ValueError(f"the model in {path} is {predictor.info.model.arch}, not the additive network")
     return predictor
 
 
@@ -42,7 +42,7 @@ def _grid(predictor: Predictor, name: str, levels: np.ndarray) -> tuple[np.ndarr
         low, high = (0, 11) if name == "key" else (0, 1)
         values = np.arange(low, high + 1, dtype=float)
         return values, np.full(len(values), np.nan)
-    table = np.asarray(predictor.metadata["distribution"]["quantiles"])[:, j]
+    table = predictor.info.distribution.quantiles[:, j]
     values, first = np.unique(np.interp(levels, np.arange(101), table), return_index=True)
     return values, np.asarray(levels, float)[first]
 
@@ -58,7 +58,7 @@ def _terms(predictor: Predictor, X: np.ndarray) -> np.ndarray:
 def _reference_rows(predictor: Predictor) -> np.ndarray:
     """(101, 12) synthetic tracks: each characteristic at its own 0…100 % quantiles, columns
     shuffled independently (seeded), a stand-in for real tracks when centring terms."""
-    table = np.asarray(predictor.metadata["distribution"]["quantiles"], float)
+    table = predictor.info.distribution.quantiles
     rng = np.random.default_rng(0)
     return np.column_stack([rng.permutation(table[:, j]) for j in range(table.shape[1])])
 

@@ -2,8 +2,9 @@
 
 Files: ``model.pt`` (a state_dict, loaded with ``weights_only=True``), ``preprocess.joblib``
 (the fitted preprocessing as a plain dict of lists), ``metadata.json`` (constructor
-arguments, schema version, metrics, SHA-256 of the two other files). The joblib file is
-unpickled only after its SHA-256 matches the metadata, and only from the bundle folder.
+arguments, schema version, metrics, SHA-256 of the two other files; read through the typed
+``virality.model.metadata.BundleMetadata``). The joblib file is unpickled only after its
+SHA-256 matches the metadata, and only from the bundle folder.
 """
 
 from __future__ import annotations
@@ -19,14 +20,11 @@ import torch
 
 from virality.config import ARTIFACTS_DIR
 from virality.features import FEATURE_NAMES
+from virality.model.metadata import BundleError, BundleMetadata
 from virality.model.networks import Preprocessing, ViralityModel
 
 SCHEMA_VERSION = 1
 MODEL_FILE, PREP_FILE, META_FILE = "model.pt", "preprocess.joblib", "metadata.json"
-
-
-class BundleError(RuntimeError):
-    """The artifacts folder is missing, tampered with, or from another schema version."""
 
 
 def _sha256(path: Path) -> str:
@@ -53,8 +51,9 @@ def save_bundle(out_dir: str | Path, model: ViralityModel, metadata: dict, prep:
     (out / META_FILE).write_text(json.dumps(metadata, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def load_bundle(path: str | Path = ARTIFACTS_DIR) -> tuple[ViralityModel, dict]:
-    """Load ``(model in eval mode, metadata)``; raise ``BundleError`` with a plain reason."""
+def load_bundle(path: str | Path = ARTIFACTS_DIR) -> tuple[ViralityModel, BundleMetadata]:
+    """Load ``(model in eval mode, its metadata)``; raise ``BundleError`` with a plain reason
+    (a section or field missing from metadata.json is named)."""
     folder = Path(path)
     meta_path = folder / META_FILE
     if not meta_path.is_file():
@@ -63,14 +62,14 @@ def load_bundle(path: str | Path = ARTIFACTS_DIR) -> tuple[ViralityModel, dict]:
     if metadata.get("schema_version") != SCHEMA_VERSION:
         raise BundleError(f"{folder} holds schema version {metadata.get('schema_version')}, "
                           f"this code reads {SCHEMA_VERSION}: retrain the model")
-    if [f["name"] for f in metadata["features"]] != list(FEATURE_NAMES):
+    info = BundleMetadata.from_dict(metadata, str(meta_path))
+    if info.feature_names != FEATURE_NAMES:
         raise BundleError(f"{folder} was trained on other characteristics: retrain the model")
-    files = metadata.get("files", {})
-    if set(files) != {MODEL_FILE, PREP_FILE}:
+    if set(info.files) != {MODEL_FILE, PREP_FILE}:
         raise BundleError(f"{meta_path} lists no SHA-256 for the model files: retrain the model")
-    verified = {name: _verified_bytes(folder / name, expected) for name, expected in files.items()}
+    verified = {name: _verified_bytes(folder / name, expected) for name, expected in info.files.items()}
     prep = Preprocessing.from_dict(joblib.load(io.BytesIO(verified[PREP_FILE])))
-    model = ViralityModel(prep, metadata["model"]["arch"], metadata["model"]["arch_kwargs"])
+    model = ViralityModel(prep, info.model.arch, dict(info.model.arch_kwargs))
     try:
         state = torch.load(io.BytesIO(verified[MODEL_FILE]), weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as err:
@@ -80,4 +79,4 @@ def load_bundle(path: str | Path = ARTIFACTS_DIR) -> tuple[ViralityModel, dict]:
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    return model, metadata
+    return model, info

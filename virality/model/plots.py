@@ -4,7 +4,6 @@ Each takes results computed elsewhere (a ``Prediction``, DataFrames) and only dr
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -92,7 +91,7 @@ def surface_figure(surface: pd.DataFrame, pair: tuple[str, str]) -> go.Figure:
 def score_figure(prediction: Prediction, predictor: Predictor) -> go.Figure:
     """A 0–100 bar: where real TikTok tracks score (middle 50 % / 80 %), this song's
     interval as a band and its score as a marker."""
-    quantiles = np.asarray(predictor.metadata["scores"]["predicted_quantiles"])
+    quantiles = predictor.info.scores.predicted_quantiles
     fig = go.Figure()
     bands = [(10, 90, LIGHT, "80 % of real TikTok tracks"), (25, 75, GREY, "middle 50 % of real TikTok tracks")]
     for low, high, color, name in bands:

@@ -20,10 +20,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from virality.chunks import row_chunks
 from virality.features import BY_NAME, FEATURE_NAMES, parse_song
 from virality.model.bundle import ARTIFACTS_DIR, load_bundle
-from virality.model.interval import interval_bounds
+from virality.model.metadata import BundleMetadata, ScoreQuantiles
 from virality.model.networks import ViralityModel
+from virality.model.quantiles import QuantileScale
 
 # rows per forward pass: TabM's (8 members, rows, 104) activations then stay in cache
 # (100k rows on one thread: 0.39 s at 2048 vs 0.73 s at 8192; results are bit-identical)
@@ -45,22 +47,22 @@ class Prediction:
 
 
 class Predictor:
-    """The bundled model plus everything needed to turn its output into a verdict."""
+    """The bundled model plus everything needed to turn its output into a verdict.
 
-    def __init__(self, model: ViralityModel, metadata: dict):
+    ``info``: the bundle's typed metadata (``virality.model.metadata.BundleMetadata``)."""
+
+    def __init__(self, model: ViralityModel, info: BundleMetadata):
         self.model = model
-        self.metadata = metadata
-        interval = metadata["interval"]
-        self.interval = interval
-        self.half_width = float(interval["half_width"])  # mean half-width on held-out tracks
-        self.interval_level = float(interval["level"])
-        self._percentile_knots = _percentile_knots(metadata["scores"])
-        dist = metadata["distribution"]
-        self._ood_mean = np.asarray(dist["mean"], float)
-        self._ood_precision = np.asarray(dist["precision"], float)
-        self._ood_threshold = float(dist["d2_threshold"])
-        self._typical_low = np.asarray(dist["low"], float)
-        self._typical_high = np.asarray(dist["high"], float)
+        self.info = info
+        self.half_width = info.interval.half_width  # mean half-width on held-out tracks
+        self.interval_level = info.interval.level
+        self._percentile_knots = _percentile_knots(info.scores)
+
+    @functools.cached_property
+    def quantile_scale(self) -> QuantileScale:
+        """Spotify units ↔ quantile units of the training tracks (What-if's distances)."""
+        dist = self.info.distribution
+        return QuantileScale(dist.quantiles, dist.low, dist.high)
 
     @property
     def typical_song(self) -> dict[str, float]:
@@ -69,12 +71,12 @@ class Predictor:
 
         Snapped because a raw median can sit between steps (instrumentalness 0.0000016):
         "0.00 vs typical 0.00" would otherwise show a nonzero effect no slider can undo."""
-        return {n: BY_NAME[n].snap(self.metadata["training_medians"][n]) for n in FEATURE_NAMES}
+        return {n: BY_NAME[n].snap(self.info.training_medians[n]) for n in FEATURE_NAMES}
 
     @property
     def typical_error(self) -> float:
         """Mean absolute error on held-out tracks, in points."""
-        return float(self.metadata["metrics"]["model"]["mae"])
+        return self.info.metrics.model.mae
 
     def raw_scores(self, X: np.ndarray) -> np.ndarray:
         """(n, 12) characteristics → (n,) unclipped model output, chunked, no autograd."""
@@ -83,8 +85,8 @@ class Predictor:
             raise ValueError(f"expected an (n, {len(FEATURE_NAMES)}) array, got shape {X.shape}")
         out = np.empty(len(X), dtype=np.float64)
         with torch.inference_mode():
-            for start in range(0, len(X), CHUNK_ROWS):
-                out[start:start + CHUNK_ROWS] = self.model(torch.from_numpy(X[start:start + CHUNK_ROWS])).numpy()
+            for rows in row_chunks(len(X), CHUNK_ROWS):
+                out[rows] = self.model(torch.from_numpy(X[rows])).numpy()
         return out
 
     def predict_array(self, X: np.ndarray) -> pd.DataFrame:
@@ -95,7 +97,7 @@ class Predictor:
         """(n, 12) → (score, low, high, percentile), each (n,): ``predict_array`` without the
         DataFrame, which alone costs more than the one-row forward pass."""
         score = np.clip(self.raw_scores(X), 0, 100)
-        low, high = interval_bounds(self.interval, score)
+        low, high = self.info.interval.bounds(score)
         return score, low, high, self.percentile(score)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -118,7 +120,7 @@ class Predictor:
         score, low, high, percentile = (float(column[0]) for column in self.predict_columns(x))
         distance, unusual = self.ood_check(x)
         return Prediction(score=score, low=low, high=high, percentile=percentile,
-                          out_of_distribution=bool(distance[0] > self._ood_threshold or unusual[0]),
+                          out_of_distribution=bool(distance[0] > self.info.distribution.d2_threshold or unusual[0]),
                           unusual=unusual[0], distance=float(distance[0]))
 
     def percentile(self, score: np.ndarray) -> np.ndarray:
@@ -131,9 +133,10 @@ class Predictor:
         outside the 0.5–99.5 % range of real tracks."""
         with torch.inference_mode():
             z = self.model.transform(torch.as_tensor(np.asarray(X), dtype=torch.float32)).numpy().astype(float)
-        centred = z - self._ood_mean
-        distance = np.einsum("ni,ij,nj->n", centred, self._ood_precision, centred)
-        outside = (X < self._typical_low) | (X > self._typical_high)
+        dist = self.info.distribution
+        centred = z - dist.mean
+        distance = np.einsum("ni,ij,nj->n", centred, dist.precision, centred)
+        outside = (X < dist.low) | (X > dist.high)
         unusual = [[FEATURE_NAMES[j] for j in np.flatnonzero(row) if not BY_NAME[FEATURE_NAMES[j]].is_discrete]
                    for row in outside]
         return distance, unusual
@@ -141,16 +144,15 @@ class Predictor:
     def is_out_of_distribution(self, X: np.ndarray) -> np.ndarray:
         """(n, 12) → (n,) bool: unlike the real tracks the model learned from."""
         distance, unusual = self.ood_check(X)
-        return (distance > self._ood_threshold) | np.array([bool(u) for u in unusual])
+        return (distance > self.info.distribution.d2_threshold) | np.array([bool(u) for u in unusual])
 
 
-def _percentile_knots(scores: dict) -> tuple[np.ndarray, np.ndarray]:
+def _percentile_knots(scores: ScoreQuantiles) -> tuple[np.ndarray, np.ndarray]:
     """The bundle's score quantiles → (unique scores, percent levels) to interpolate on.
 
     Tied quantiles (many tracks on one score) would make the inverse CDF a step: a tie gets
     the middle of its levels."""
-    levels = np.asarray(scores["levels"], float)
-    quantiles = np.asarray(scores["predicted_quantiles"], float)
+    levels, quantiles = scores.levels, scores.predicted_quantiles
     unique, first = np.unique(quantiles, return_index=True)
     last = len(quantiles) - 1 - np.unique(quantiles[::-1], return_index=True)[1]
     return unique, (levels[first] + levels[last]) / 2
@@ -159,8 +161,7 @@ def _percentile_knots(scores: dict) -> tuple[np.ndarray, np.ndarray]:
 @functools.lru_cache(maxsize=4)
 def load_predictor(path: str | Path = ARTIFACTS_DIR) -> Predictor:
     """Load the bundle at ``path`` once per process (cached)."""
-    model, metadata = load_bundle(path)
-    return Predictor(model, metadata)
+    return Predictor(*load_bundle(path))
 
 
 def model_summary(predictor: Predictor, cross_validated: dict | None = None) -> str:
@@ -169,11 +170,11 @@ def model_summary(predictor: Predictor, cross_validated: dict | None = None) -> 
     ``cross_validated``: the shipped recipe's entry in ``benchmarks/results/models.json``
     (``mae`` and ``r2`` as ``{"mean", "std"}``), quoted beside the bundle's own held-out
     split, which is one small draw of tracks (its R² alone can mislead either way)."""
-    meta = predictor.metadata
-    metrics = meta["metrics"]["model"]
-    text = (f"Model: {meta['model']['arch']} trained on {meta['data']['train_tracks']:,} tracks. "
-            f"On {meta['data']['test_tracks']:,} tracks it never saw it is typically off by "
-            f"±{metrics['mae']:.0f} points (R² {metrics['r2']:.2f})")
+    info = predictor.info
+    metrics = info.metrics.model
+    text = (f"Model: {info.model.arch} trained on {info.data.train_tracks:,} tracks. "
+            f"On {info.data.test_tracks:,} tracks it never saw it is typically off by "
+            f"±{metrics.mae:.0f} points (R² {metrics.r2:.2f})")
     if cross_validated:
         mae, r2 = cross_validated["mae"], cross_validated["r2"]
         text += (f"; over 5-fold cross-validation by track, ±{mae['mean']:.0f} points "

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from virality.config import RESULTS_DIR
+
+if TYPE_CHECKING:
+    from virality.model.metadata import IntervalInfo
 
 RESULTS_FILE = RESULTS_DIR / "models.json"
 METRIC_LABELS = {"r2": "R²", "rmse": "RMSE", "mae": "MAE", "spearman": "Spearman"}
@@ -77,18 +81,17 @@ def coverage_table(results: dict, name: str) -> pd.DataFrame:
     return table
 
 
-def interval_facts(results: dict, name: str, metadata: dict, noise: dict | None = None) -> str:
-    """One paragraph on the shipped interval: how it is calibrated (from the bundle's
-    metadata), its held-out coverage overall and its mean width in the benchmark, and the
+def interval_facts(results: dict, name: str, interval: IntervalInfo, noise: dict | None = None) -> str:
+    """One paragraph on the shipped interval: how it is calibrated (``interval``, from the
+    bundle's metadata), its held-out coverage overall and its mean width in the benchmark, and the
     deciles outside 80 % ± 3 points; with ``noise`` (``benchmarks/results/coverage_noise.json``),
     how many deciles an exactly-right interval would put outside by chance."""
-    interval = metadata["interval"]
     cov = results["candidates"][name]["coverage"]
-    level = float(interval["level"])
-    outside = [f"decile {d + 1} ({c:.1%})" for d, c in enumerate(cov["by_decile_mean"]) if abs(c - level) > 0.03]
-    if "calibration" in interval:
-        how = (f"Calibration: {interval['calibration']}, {interval['calibration_tracks']:,} tracks; the ends are "
-               f"{form_words(interval['selection']['form'])} in the score, the shape chosen by cross-validated "
+    outside = [f"decile {d + 1} ({c:.1%})" for d, c in enumerate(cov["by_decile_mean"])
+               if abs(c - interval.level) > 0.03]
+    if interval.calibration is not None:
+        how = (f"Calibration: {interval.calibration}, {interval.calibration_tracks:,} tracks; the ends are "
+               f"{form_words(interval.form)} in the score, the shape chosen by cross-validated "
                "per-decile coverage on those tracks alone.")
     else:
         how = "Calibrated on the validation tracks only (an older bundle)."
@@ -119,10 +122,6 @@ def form_words(form: str) -> str:
     if form.startswith("hinge"):
         return f"piecewise linear with {size} knot{'s' if size != '1' else ''}"
     return f"polynomials of degree {size}"
-
-
-def shipped_name(metadata: dict) -> str:
-    return metadata["model"]["arch"]
 
 
 def duplicate_summary(path: str | Path) -> dict:

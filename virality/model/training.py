@@ -13,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from virality import __version__
+from virality.chunks import row_chunks
 from virality.config import TrainConfig
 from virality.data.tracks import ID_COLUMN, TARGET, file_sha256, group_kfold, group_split, load_tracks
 from virality.features import FEATURE_NAMES, FEATURES
@@ -105,8 +106,8 @@ def predict_numpy(model: ViralityModel, X: np.ndarray, chunk: int = 8192) -> np.
     """(n, 12) raw → (n,) unclipped points, in chunks under inference mode."""
     out = []
     with torch.inference_mode():
-        for start in range(0, len(X), chunk):
-            out.append(model(torch.as_tensor(X[start:start + chunk], dtype=torch.float32)).numpy())
+        for rows in row_chunks(len(X), chunk):
+            out.append(model(torch.as_tensor(X[rows], dtype=torch.float32)).numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
 

@@ -1,9 +1,9 @@
 """What-if: small, plausible edits to a song that raise its predicted score to a target.
 
 The search works in *quantile units* of real tracks: each continuous characteristic is
-mapped to the share of real TikTok tracks below it (0–1, from
-``metadata["distribution"]["quantiles"]``), so "+0.1" means "past another 10 % of real
-tracks" for tempo and for energy alike. Key (circular, 12 pitch classes) and mode are
+mapped to the share of real TikTok tracks below it (0–1: ``Predictor.quantile_scale``, from
+the bundle's quantile table), so "+0.1" means "past another 10 % of real tracks" for tempo
+and for energy alike. Key (circular, 12 pitch classes) and mode are
 discrete and tried by enumeration.
 
 Steps (all batched: four forward passes of the model, no gradients, one torch thread):
@@ -58,8 +58,8 @@ from virality.features import (
     N_FEATURES,
     parse_song,
 )
-from virality.model.networks import quantile_knots
 from virality.model.prediction import Predictor
+from virality.model.quantiles import QuantileScale
 
 _SLIDER_LOW, _SLIDER_HIGH, _SLIDER_STEP = (np.array([getattr(f, a) for f in FEATURES], float)
                                            for a in ("low", "high", "step"))
@@ -154,40 +154,6 @@ class WhatIfResult:
         return pd.DataFrame(rows)
 
 
-class QuantileScale:
-    """Maps characteristics between Spotify units and quantile units of real tracks.
-
-    Built from the 101 × 12 quantile table; tied quantiles (e.g. the many zeros of
-    instrumentalness) collapse to one knot at their mean level, so the map is strictly
-    increasing and invertible, like the model's own input transform.
-    """
-
-    def __init__(self, quantiles: np.ndarray, low: np.ndarray, high: np.ndarray):
-        quantiles = np.asarray(quantiles, float)
-        self.knots, self.levels = (list(part) for part in zip(*(quantile_knots(quantiles[:, j]) for j in CONTINUOUS)))
-        self.low, self.high = np.asarray(low, float), np.asarray(high, float)
-
-    def to_quantile(self, raw: np.ndarray) -> np.ndarray:
-        """(n, 12) Spotify units → (n, 10) quantile units of the continuous characteristics."""
-        raw = np.atleast_2d(raw)
-        return np.stack([np.interp(raw[:, j], k, lv) for j, k, lv in zip(CONTINUOUS, self.knots, self.levels)], 1)
-
-    def to_raw(self, u: np.ndarray) -> np.ndarray:
-        """(n, 10) quantile units → (n, 10) Spotify units (continuous characteristics)."""
-        u = np.atleast_2d(u)
-        return np.stack([np.interp(u[:, c], lv, k) for c, (k, lv) in enumerate(zip(self.knots, self.levels))], 1)
-
-
-def quantile_scale(predictor: Predictor) -> QuantileScale:
-    """The predictor's ``QuantileScale`` (built once per predictor)."""
-    scale = getattr(predictor, "_whatif_scale", None)
-    if scale is None:
-        dist = predictor.metadata["distribution"]
-        scale = QuantileScale(dist["quantiles"], dist["low"], dist["high"])
-        predictor._whatif_scale = scale
-    return scale
-
-
 def snap_columns(values: np.ndarray, columns: Sequence[int]) -> np.ndarray:
     """Round each column of ``values`` (n, len(columns)) to its characteristic's slider step and
     clip it into the valid range: ``Feature.snap`` vectorised (continuous characteristics)."""
@@ -208,6 +174,7 @@ def _grid_box(j: int, lo: float, hi: float) -> tuple[float, float]:
 class _Problem:
     """Everything the search needs about one request (arrays in model order)."""
 
+    scale: QuantileScale  # the predictor's quantile units
     x0: np.ndarray  # (12,) the original song
     target: float
     allowed: np.ndarray  # (12,) bool
@@ -222,9 +189,8 @@ class _Problem:
     u_high: np.ndarray
 
 
-def _problem(predictor: Predictor, x0: np.ndarray, target: float, vary: Sequence[str],
+def _problem(scale: QuantileScale, x0: np.ndarray, target: float, vary: Sequence[str],
              bounds: Mapping[str, tuple[float | None, float | None]], max_changes: int, k: int) -> _Problem:
-    scale = quantile_scale(predictor)
     allowed = np.array([n in vary for n in FEATURE_NAMES])
     box_low, box_high = np.array(x0, float), np.array(x0, float)
     for j in CONTINUOUS:
@@ -245,7 +211,7 @@ def _problem(predictor: Predictor, x0: np.ndarray, target: float, vary: Sequence
         lo, hi = bounds.get("mode", (None, None))
         modes = [m for m in modes if (lo is None or m >= lo) and (hi is None or m <= hi)]
     u0, u_low, u_high = scale.to_quantile(np.stack([x0, box_low, box_high]))
-    return _Problem(x0, target, allowed, box_low, box_high, max_changes, keys, modes, k, u0,
+    return _Problem(scale, x0, target, allowed, box_low, box_high, max_changes, keys, modes, k, u0,
                     np.minimum(u_low, u0), np.maximum(u_high, u0))
 
 
@@ -274,7 +240,7 @@ def _scan(predictor: Predictor, problem: _Problem) -> tuple[np.ndarray, np.ndarr
     ends = np.repeat(np.concatenate([u_low[free], u_high[free]]), SCAN_POINTS)
     U = np.tile(u0, (len(cols), 1))
     U[np.arange(len(cols)), cols] = u0[cols] + np.tile(fractions, 2 * len(free)) * (ends - u0[cols])
-    X = [problem.x0[None], _to_songs(predictor, problem, U)]
+    X = [problem.x0[None], _to_songs(problem, U)]
     for j, values in ((KEY_INDEX, problem.keys), (MODE_INDEX, problem.modes)):
         discrete = np.tile(problem.x0, (len(values), 1))
         discrete[:, j] = values
@@ -286,16 +252,16 @@ def _scan(predictor: Predictor, problem: _Problem) -> tuple[np.ndarray, np.ndarr
     return X, scores[changed][first], float(scores[0])
 
 
-def _options(predictor: Predictor, problem: _Problem, X: np.ndarray, gains: np.ndarray) -> _Options:
+def _options(problem: _Problem, X: np.ndarray, gains: np.ndarray) -> _Options:
     """The scanned single changes X (n, 12) with their gains (n,) → the surrogate's options:
     each continuous side's gain curve interpolated at ``FINE_POINTS`` moves, key and mode
     values as scanned; per characteristic only the efficient ones (each gains more than every
     cheaper one) that gain anything."""
     axis = np.argmax(X != problem.x0, axis=1)
     signed = np.zeros(X.shape)
-    signed[:, list(CONTINUOUS)] = quantile_scale(predictor).to_quantile(X) - problem.u0
+    signed[:, list(CONTINUOUS)] = problem.scale.to_quantile(X) - problem.u0
     if np.isin(axis, (KEY_INDEX, MODE_INDEX)).any():  # key/mode: their fixed costs
-        signed[:, [KEY_INDEX, MODE_INDEX]] = _moves(predictor, problem.x0, X)[:, [KEY_INDEX, MODE_INDEX]]
+        signed[:, [KEY_INDEX, MODE_INDEX]] = _moves(problem.scale, problem.x0, X)[:, [KEY_INDEX, MODE_INDEX]]
     delta = signed[np.arange(len(X)), axis]
     discrete = (axis == KEY_INDEX) | (axis == MODE_INDEX)
     parts = [(axis[discrete], np.zeros(discrete.sum()), X[discrete, axis[discrete]], delta[discrete],
@@ -381,8 +347,7 @@ def _combine(problem: _Problem, options: _Options, need: float, min_move: float 
     return found
 
 
-def _apply(predictor: Predictor, problem: _Problem, options: _Options, combos: list[np.ndarray],
-           t: np.ndarray) -> np.ndarray:
+def _apply(problem: _Problem, options: _Options, combos: list[np.ndarray], t: np.ndarray) -> np.ndarray:
     """(len(combos) · T, 12) songs: each combination's continuous moves scaled by each of the
     (len(combos), T) factors ``t`` (inside the box, on the slider steps), its key/mode values set."""
     u0, u_low, u_high = problem.u0, problem.u_low, problem.u_high
@@ -397,7 +362,7 @@ def _apply(predictor: Predictor, problem: _Problem, options: _Options, combos: l
             else:
                 delta[i, CONTINUOUS.index(j)] = options.delta[o]
     U = np.clip(u0 + np.repeat(delta, levels, 0) * t.reshape(-1, 1), u_low, u_high)
-    X = _to_songs(predictor, problem, U)
+    X = _to_songs(problem, U)
     X[:, [KEY_INDEX, MODE_INDEX]] = np.repeat(discrete, levels, 0)
     return X
 
@@ -424,13 +389,12 @@ def _near(estimate: np.ndarray) -> np.ndarray:
     return estimate[:, None] * (1.0 + np.array(REFINE))
 
 
-def _to_songs(predictor: Predictor, problem: _Problem, u: np.ndarray) -> np.ndarray:
+def _to_songs(problem: _Problem, u: np.ndarray) -> np.ndarray:
     """(S, 10) quantile units → (S, 12) songs on the slider grid inside the box; values that
     round back to the original are the original, exactly."""
-    scale = quantile_scale(predictor)
     X = np.tile(problem.x0, (len(u), 1))
     cont = list(CONTINUOUS)
-    raw = scale.to_raw(u)
+    raw = problem.scale.to_raw(u)
     new = snap_columns(raw, cont)
     # round away from the original: rounding back would undo part of the move the search found
     steps = _SLIDER_STEP[cont]
@@ -453,8 +417,7 @@ def _simplex(size: int) -> np.ndarray:
     return np.array(points, float) / n
 
 
-def _balance_rays(predictor: Predictor, problem: _Problem, X: np.ndarray,
-                  distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _balance_rays(problem: _Problem, X: np.ndarray, distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The surrogate ignores interactions (energy and loudness together can do more than
     apart), so the ``BALANCE_SETS`` closest valid edits X (n, 12) of 2–3 continuous changes
     (``distance`` (n,) in quantile units) get other shares of their move among the same
@@ -470,7 +433,7 @@ def _balance_rays(predictor: Predictor, problem: _Problem, X: np.ndarray,
     rows = rows[np.sort(first)][:BALANCE_SETS]
     if not rows.size:
         return np.empty((0, len(cont))), np.empty(0)
-    signs = np.sign(quantile_scale(predictor).to_quantile(X[rows]) - problem.u0)
+    signs = np.sign(problem.scale.to_quantile(X[rows]) - problem.u0)
     directions, radii = [], []
     for r, sign in zip(rows, signs):
         cols = np.flatnonzero(moved[r])
@@ -482,10 +445,10 @@ def _balance_rays(predictor: Predictor, problem: _Problem, X: np.ndarray,
     return np.concatenate(directions), np.concatenate(radii)
 
 
-def _along(predictor: Predictor, problem: _Problem, directions: np.ndarray, t: np.ndarray) -> np.ndarray:
+def _along(problem: _Problem, directions: np.ndarray, t: np.ndarray) -> np.ndarray:
     """(m·T, 12) songs at the original + t (m, T) × each direction (m, 10), in quantile units."""
     U = np.clip(problem.u0 + np.repeat(directions, t.shape[1], 0) * t.reshape(-1, 1), problem.u_low, problem.u_high)
-    return _to_songs(predictor, problem, U)
+    return _to_songs(problem, U)
 
 
 def _scores(predictor: Predictor, X: np.ndarray) -> np.ndarray:
@@ -493,10 +456,9 @@ def _scores(predictor: Predictor, X: np.ndarray) -> np.ndarray:
     return np.clip(predictor.raw_scores(X), 0, 100)
 
 
-def _moves(predictor: Predictor, x0: np.ndarray, X: np.ndarray) -> np.ndarray:
+def _moves(scale: QuantileScale, x0: np.ndarray, X: np.ndarray) -> np.ndarray:
     """(n, 12) size of each characteristic's change in quantile units; key steps on the circle
     and a mode flip have fixed costs."""
-    scale = quantile_scale(predictor)
     moves = np.zeros(X.shape)
     moves[:, list(CONTINUOUS)] = np.abs(scale.to_quantile(X) - scale.to_quantile(x0[None]))
     semitones = np.abs(X[:, KEY_INDEX] - x0[KEY_INDEX]) % 12
@@ -505,9 +467,9 @@ def _moves(predictor: Predictor, x0: np.ndarray, X: np.ndarray) -> np.ndarray:
     return moves
 
 
-def _distance(predictor: Predictor, x0: np.ndarray, X: np.ndarray) -> np.ndarray:
+def _distance(scale: QuantileScale, x0: np.ndarray, X: np.ndarray) -> np.ndarray:
     """(n,) L1 distance in quantile units (sum of ``_moves``)."""
-    return _moves(predictor, x0, X).sum(1)
+    return _moves(scale, x0, X).sum(1)
 
 
 def _is_new_idea(changed: np.ndarray, moves: np.ndarray, picked: list[int], i: int) -> bool:
@@ -575,7 +537,7 @@ def search(predictor: Predictor, song: Mapping[str, float], *, target: float | N
         return result
     # the search aims a hair above the target: float32 sums differ in the last bits between
     # batch sizes, and a suggestion must still reach the target when re-scored on its own
-    problem = _problem(predictor, x0, target + SCORE_MARGIN, vary, bounds, max_changes, k)
+    problem = _problem(predictor.quantile_scale, x0, target + SCORE_MARGIN, vary, bounds, max_changes, k)
     if not problem.allowed.any():
         result.message = "Nothing may change: allow at least one characteristic (or widen its bounds)."
         return result
@@ -592,37 +554,36 @@ def _candidates(predictor: Predictor, problem: _Problem) -> tuple[np.ndarray, np
     X_scan, s_scan, f0 = _scan(predictor, problem)
     if not len(X_scan):
         return problem.x0[None], np.array([f0])
-    options = _options(predictor, problem, X_scan, s_scan - f0)
+    options = _options(problem, X_scan, s_scan - f0)
     combos = _combos_to_verify(problem, options, problem.target - f0)
     X, scores = [X_scan], [s_scan]
     refine_X = np.empty((0, N_FEATURES))
     if combos:
         t = np.tile(np.array(RAY), (len(combos), 1))
-        ray_X = _apply(predictor, problem, options, combos, t)
+        ray_X = _apply(problem, options, combos, t)
         ray_s = _scores(predictor, ray_X).reshape(t.shape)
         has, hit, estimate = _bracket(ray_s, t, problem.target, f0)
         pick = np.where(has, hit, ray_s.argmax(1))
         X.append(ray_X.reshape(len(combos), t.shape[1], -1)[np.arange(len(combos)), pick])
         scores.append(ray_s[np.arange(len(combos)), pick])
         if has.any():
-            refine_X = _apply(predictor, problem, options, [c for c, h in zip(combos, has) if h],
-                              _near(estimate[has]))
+            refine_X = _apply(problem, options, [c for c, h in zip(combos, has) if h], _near(estimate[has]))
     X, scores = np.concatenate(X), np.concatenate(scores)
     valid = scores >= problem.target
-    directions, radii = _balance_rays(predictor, problem, X[valid], _distance(predictor, problem.x0, X[valid]))
+    directions, radii = _balance_rays(problem, X[valid], _distance(problem.scale, problem.x0, X[valid]))
     t = radii[:, None] * np.array(BALANCE_RADII)
-    both = _scores(predictor, np.concatenate([refine_X, _along(predictor, problem, directions, t)]))
+    both = _scores(predictor, np.concatenate([refine_X, _along(problem, directions, t)]))
     X, scores = np.concatenate([X, refine_X]), np.concatenate([scores, both[:len(refine_X)]])
     if len(directions):
         bal_s = both[len(refine_X):].reshape(t.shape)
         has, _, estimate = _bracket(bal_s, t, problem.target, f0)
         if has.any():
-            fine_X = _along(predictor, problem, directions[has], _near(estimate[has]))
+            fine_X = _along(problem, directions[has], _near(estimate[has]))
             X, scores = np.concatenate([X, fine_X]), np.concatenate([scores, _scores(predictor, fine_X)])
     if (scores >= problem.target).any():  # only valid edits will be offered: drop the rest now
         X, scores = X[scores >= problem.target], scores[scores >= problem.target]
     X, first = np.unique(X, axis=0, return_index=True)
-    return _thin(predictor, problem, X, scores[first])
+    return _thin(problem, X, scores[first])
 
 
 def _combos_to_verify(problem: _Problem, options: _Options, need: float) -> list[np.ndarray]:
@@ -638,11 +599,11 @@ def _combos_to_verify(problem: _Problem, options: _Options, need: float) -> list
     return list({tuple(c): c for c in combos}.values())[:VERIFY_SETS_PER_SUGGESTION * problem.k]
 
 
-def _thin(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _thin(problem: _Problem, X: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Keep, per set of changed characteristics, the ``CANDIDATES_PER_SET`` closest valid
     candidates (or, when none is valid, the best-scoring): the rest would not be chosen."""
     _, group = np.unique(X != problem.x0, axis=0, return_inverse=True)
-    key = _distance(predictor, problem.x0, X) if (scores >= problem.target).any() else -scores
+    key = _distance(problem.scale, problem.x0, X) if (scores >= problem.target).any() else -scores
     order = np.lexsort((key, group.ravel()))
     ranked = group.ravel()[order]
     rank = np.arange(len(order)) - np.searchsorted(ranked, ranked)
@@ -656,7 +617,7 @@ def _finish(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.n
     numbers without its DataFrame): that score and its interval are what is reported and
     what decides ``reached``. Fills ``result``."""
     ood = predictor.is_out_of_distribution(X)
-    moves = _moves(predictor, problem.x0, X)
+    moves = _moves(problem.scale, problem.x0, X)
     distance = moves.sum(1)
     chosen = _choose(problem, X, scores, ood, moves, k)
     songs = []
