@@ -87,13 +87,13 @@ def _train(args: argparse.Namespace) -> int:
 
     config = preset(args.arch, seed=args.seed) if args.arch else TrainConfig(seed=args.seed)
     info = BundleMetadata.from_dict(train(args.data, args.out, config, progress=not args.quiet))
-    print(f"trained on {info.data.train_tracks} tracks in {info.train_seconds:.0f} s; "
-          f"held-out ({info.data.test_tracks} tracks):")
+    print(f"trained on all {info.data.train_tracks} tracks ({info.data.songs} songs) in {info.train_seconds:.0f} s; "
+          f"on tracks it never saw ({info.data.evaluation}):")
     for name, values in dataclasses.asdict(info.metrics).items():
         print(f"  {name:15s} " + "  ".join(f"{k} {v:7.3f}" for k, v in values.items()))
     interval = info.interval
-    print(f"  {interval.level:.0%} interval ±{interval.half_width:.1f} points on average, "
-          f"held-out coverage {interval.test_coverage:.1%}")
+    print(f"  {interval.level:.0%} interval ±{interval.half_width:.1f} points on average "
+          f"(covers {interval.fitted_coverage:.1%} of the out-of-fold scores it was fitted to)")
     print(f"saved to {args.out}")
     return 0
 

@@ -23,7 +23,7 @@ from virality.features import FEATURE_NAMES
 from virality.model.metadata import BundleError, BundleMetadata
 from virality.model.networks import Preprocessing, ViralityModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: trained on every track, judged out of fold; song groups
 MODEL_FILE, PREP_FILE, META_FILE = "model.pt", "preprocess.joblib", "metadata.json"
 
 

@@ -36,21 +36,22 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class DataSummary:
-    """The training file and how it was split (counts of rows and distinct tracks)."""
+    """The training file, what was kept (rows, distinct tracks, songs: tracks grouped by
+    ``track_id`` or name + artist) and how the model was judged (``evaluation``)."""
 
     path_name: str
     sha256: str
     rows: int
     bad_rows: int
     tracks: int
-    train_tracks: int
-    val_tracks: int
-    test_tracks: int
+    songs: int
+    train_tracks: int  # every track: the shipped model trains on all of them
+    evaluation: str
 
 
 @dataclass(frozen=True)
 class RegressionMetrics:
-    """``metrics.regression_metrics`` on the held-out tracks: R², RMSE and MAE in points, Spearman."""
+    """``metrics.regression_metrics`` on tracks the model never saw: R², RMSE and MAE in points, Spearman."""
 
     r2: float
     rmse: float
@@ -60,7 +61,8 @@ class RegressionMetrics:
 
 @dataclass(frozen=True)
 class HeldOutMetrics:
-    """The shipped model and the two baselines it is compared with, on the test tracks."""
+    """The shipped recipe and the two baselines it is compared with, out of fold: each track
+    scored by a model trained (and early-stopped) without its song."""
 
     model: RegressionMetrics
     mean_predictor: RegressionMetrics
@@ -70,12 +72,13 @@ class HeldOutMetrics:
 @dataclass(frozen=True, eq=False)
 class IntervalInfo:
     """The prediction interval: its nominal ``level`` (0–1), mean ``half_width`` (points),
-    held-out ``test_coverage``, how it was calibrated (absent in older bundles) and ``fit``,
+    ``fitted_coverage`` on the out-of-fold scores it was fitted to (in-sample: the held-out figure
+    is benchmarks/models.py's), how it was calibrated and ``fit``,
     the fitted ends exactly as ``interval.fit_score_interval`` wrote them (read by ``bounds``)."""
 
     level: float
     half_width: float
-    test_coverage: float | None = None
+    fitted_coverage: float | None = None
     calibration: str | None = None
     calibration_tracks: int | None = None
     form: str | None = None  # shape of the ends, e.g. "hinge6" (``interval.INTERVAL_FORMS``)
