@@ -1,10 +1,11 @@
-# `make run` starts the app, `make test` runs lint and every test; both set up .venv first.
+# `make run` starts the app; `make test` runs lint and every test but the slow ones (the soak), browser
+# tests included; `make test-all` (what .ci/run runs) runs lint and every test. Each sets up .venv first.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/data/tiktok_tracks.csv
 
-.PHONY: run test lint bench train clean
+.PHONY: run test test-all lint bench train clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +30,9 @@ lint: $(VENV)/.dev
 	$(PY) -m ruff check .
 
 test: lint
+	$(PY) -m pytest -m "not slow"
+
+test-all: lint
 	$(PY) -m pytest
 
 # every benchmarks/<name>.py but common.py, whatif_reference.py (a yardstick) and model_card.py; each writes benchmarks/results/<name>.{md,json}

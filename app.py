@@ -3,6 +3,6 @@
 The app's one page list is ``ui.layout.PAGES``; this script only routes to the chosen page.
 """
 
-from ui.layout import navigation
+from ui.layout import run_app
 
-navigation().run()
+run_app()

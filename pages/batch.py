@@ -4,11 +4,19 @@ import hashlib
 
 import streamlit as st
 
-from ui.layout import page_header
+from ui.layout import chart, page_header
 from ui.state import get_predictor
-from virality.batch.export import html_report, model_error_words, to_csv_bytes
+from virality.batch.export import EMPTY_CELL, html_report, model_error_words, to_csv_bytes
 from virality.batch.plots import compare_figure, ranked_figure
-from virality.batch.ranking import DRIVERS_NOTE, BatchResult, compare_tracks, display_order, filter_table, score_upload
+from virality.batch.ranking import (
+    DRIVERS_NOTE,
+    RANK_COLUMN,
+    BatchResult,
+    compare_tracks,
+    display_order,
+    filter_table,
+    score_upload,
+)
 from virality.data.demo import DEMO_CSV
 from virality.data.reading import DataError
 from virality.plotting import FILLED_CELL
@@ -61,7 +69,7 @@ result: BatchResult = outcome
 if result.renamed_note:
     st.info(result.renamed_note[0].upper() + result.renamed_note[1:] + ".")
 with st.expander("How your columns were read", expanded=bool(result.columns.missing)):
-    st.dataframe(result.columns.report(), hide_index=True, key="batch_mapping")
+    st.dataframe(result.columns.report(), hide_index=True, key="batch_mapping", placeholder=EMPTY_CELL)
     if result.columns.extra:
         st.caption("Kept as they are: " + ", ".join(map(str, result.columns.extra)))
     if result.columns.missing:
@@ -69,7 +77,7 @@ with st.expander("How your columns were read", expanded=bool(result.columns.miss
 if len(result.problems):
     st.warning(f"{result.n_rows - result.n_scored:,} row(s) not scored: nothing was changed, fix these cells "
                "and upload again (row numbers as in a spreadsheet, header = row 1).")
-    st.dataframe(result.problems, hide_index=True, key="batch_problems")
+    st.dataframe(result.problems, hide_index=True, key="batch_problems", placeholder=EMPTY_CELL)
 if "filled" in result.table and (result.table["filled"] != "").any():
     n_filled = int((result.table["filled"] != "").sum())
     st.info(f"{n_filled:,} track(s) had missing values filled with the typical track's value: see the "
@@ -87,12 +95,13 @@ table = shown = shown.head(DISPLAY_ROWS)[display_order(result)]
 if "filled" in shown and len(shown) <= STYLE_LIMIT:
     table = shown.style.apply(lambda row: [f"background-color: {FILLED_CELL}" if row["filled"] else "" for _ in row],
                               axis=1)
-st.dataframe(table, key="batch_table", column_config={
-    "predicted_popularity": st.column_config.NumberColumn("score", format="%.1f"),
+st.dataframe(table, key="batch_table", placeholder=EMPTY_CELL, column_config={  # rank and score pinned: on a phone
+    RANK_COLUMN: st.column_config.NumberColumn(pinned=True),  # they stay in view while the rest scrolls
+    "predicted_popularity": st.column_config.NumberColumn("score", format="%.1f", pinned=True),
     "low": st.column_config.NumberColumn(format="%.1f"), "high": st.column_config.NumberColumn(format="%.1f"),
     "percentile": st.column_config.NumberColumn(format="%.0f")})
 st.caption(DRIVERS_NOTE)
-st.plotly_chart(ranked_figure(result.table, result.labels, predictor), width="stretch", key="batch_chart")
+chart(ranked_figure(result.table, result.labels, predictor), "batch_chart")
 st.caption(model_error_words(predictor))
 
 scored = [i for i in shown.index if i in result.attributions.index][:COMPARE_CHOICES]
@@ -104,9 +113,9 @@ if len(scored) >= 2:
     first = left.selectbox("Track A", scored, index=0, format_func=lambda i: result.labels[i], key="batch_a")
     second = right.selectbox("Track B", scored, index=1, format_func=lambda i: result.labels[i], key="batch_b")
     summary, characteristics = compare_tracks(result, first, second)
-    st.dataframe(summary, key="batch_compare_summary")
-    st.plotly_chart(compare_figure(characteristics), width="stretch", key="batch_compare_chart")
-    st.dataframe(characteristics, hide_index=True, key="batch_compare_table")
+    st.dataframe(summary, key="batch_compare_summary", placeholder=EMPTY_CELL)
+    chart(compare_figure(characteristics), "batch_compare_chart")
+    st.dataframe(characteristics, hide_index=True, key="batch_compare_table", placeholder=EMPTY_CELL)
 
 stem = name.rsplit(".", 1)[0]
 down_csv, down_html = st.columns(2)

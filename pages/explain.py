@@ -3,13 +3,14 @@
 import streamlit as st
 
 from ui.explain import curves, explain, grid, importance, song_interactions, song_items, typical_interactions
-from ui.layout import page_header
+from ui.layout import chart, page_header
 from ui.state import current_song, get_predictor, keep, kept_index, scored_songs
 from virality.explain.explanation import baseline_choices, summary_sentence
 from virality.explain.methods import METHODS
 from virality.explain.plots import global_figure, interaction_heatmap, pair_figure, sensitivity_figure, waterfall_figure
 from virality.explain.views import GLOBAL_SAMPLE_TRACKS, interaction_sentence, top_pairs
 from virality.features import BY_NAME, FEATURE_NAMES
+from virality.plotting import signed
 
 page_header("Explain", "Why this score? Which characteristics push it up or down, by how many points.")
 predictor = get_predictor()
@@ -23,33 +24,36 @@ label = right.selectbox("Compare with", list(choices), key="explain_baseline",
                         index=kept_index("explain_baseline", list(choices)), on_change=keep,
                         args=("explain_baseline",),
                         format_func=lambda t: "the typical TikTok track (training medians)" if t == "typical" else t)
+ig, shapley = METHODS["ig"], METHODS["shapley"]
+st.caption(f"Which method? Keep **{ig.label}**: instant, and its bars add up to the difference within "
+           f"±{ig.tolerance} points. To check a surprising story, use **{shapley.label}**: slower, but it only "
+           f"runs the model (no gradients) and adds up within ±{shapley.tolerance}.")
 baseline = choices[label]
 result = explain(song_items(song), song_items(baseline), label, method)
 
 score_col, base_col, gap_col = st.columns(3)
 score_col.metric("This song", f"{result.score:.1f}")
 base_col.metric(f"The {label} track" if label == "typical" else label, f"{result.baseline_score:.1f}")
-gap_col.metric("Difference", f"{result.score - result.baseline_score:+.1f} points")
+gap_col.metric("Difference", f"{signed(result.score - result.baseline_score)} points")
 st.info(summary_sentence(result))
 if result.delta_exceeds_tolerance:
-    st.warning(f"The bars add up to the difference only within {result.delta:+.2f} points "
+    st.warning(f"The bars add up to the difference only within {signed(result.delta, 2)} points "
                f"(this method's tolerance is ±{result.tolerance} points).")
 elif not METHODS[method].has_convergence_delta():
     st.caption(f"Feature ablation moves one characteristic at a time, so the bars need not add up: "
-               f"{-result.delta:+.2f} points come from characteristics acting together.")
-st.plotly_chart(waterfall_figure(result), width="stretch", key="waterfall")
+               f"{signed(-result.delta, 2)} points come from characteristics acting together.")
+chart(waterfall_figure(result), "waterfall")
 
 st.subheader("If one characteristic changed")
 st.caption("The score as each characteristic sweeps its whole valid range, the others as they are; "
            "the band is the interval where about 80 % of such songs really land.")
-st.plotly_chart(sensitivity_figure(curves(song_items(song)), predictor.interval_level), width="stretch",
-                key="sensitivity")
+chart(sensitivity_figure(curves(song_items(song)), predictor.interval_level), "sensitivity")
 
 st.subheader("What matters overall")
 st.caption(f"Mean size of each characteristic's attribution ({METHODS[method].label}, against the same baseline) "
            f"over the demo tracks and over {GLOBAL_SAMPLE_TRACKS} synthetic tracks drawn from the training tracks' "
            "summary shipped with the model.")
-st.plotly_chart(global_figure(importance(method, song_items(baseline))), width="stretch", key="global")
+chart(global_figure(importance(method, song_items(baseline))), "global")
 
 st.subheader("Characteristics that act together")
 here = song_interactions(song_items(song), song_items(baseline))
@@ -58,12 +62,11 @@ this_tab, typical_tab = st.tabs(["This song", "Typical tracks"])
 with this_tab:
     st.caption("Points that moving both characteristics from the baseline adds beyond moving each alone "
                "(0 = their effects simply add up).")
-    st.plotly_chart(interaction_heatmap(here, "this song vs the baseline"), width="stretch", key="heat_song")
+    chart(interaction_heatmap(here, "this song vs the baseline"), "heat_song")
 with typical_tab:
     st.caption("Friedman's H over typical tracks: the typical size, in points, of each pair's joint effect "
                "that is not the sum of their separate effects.")
-    st.plotly_chart(interaction_heatmap(typical_interactions(), "typical tracks", diverging=False),
-                    width="stretch", key="heat_typical")
+    chart(interaction_heatmap(typical_interactions(), "typical tracks", diverging=False), "heat_typical")
 
 first_default, second_default, _ = top_pairs(here, 1)[0]
 pick_a, pick_b = st.columns(2)
@@ -74,5 +77,4 @@ second = pick_b.selectbox("Second characteristic", FEATURE_NAMES, index=FEATURE_
 if first == second:
     st.error("Pick two different characteristics to see the score over both.")
 else:
-    st.plotly_chart(pair_figure(grid(song_items(song), first, second), first, second, song), width="stretch",
-                    key="pair")
+    chart(pair_figure(grid(song_items(song), first, second), first, second, song), "pair")

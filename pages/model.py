@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from ui.layout import page_header
+from ui.layout import chart, page_header
 from ui.state import get_predictor
 from virality.model import additive
 from virality.model import report as model_report
 from virality.model.plots import coverage_figure, heldout_figure, shape_figure, surface_figure
+from virality.plotting import signed
 
 page_header("Model", "How good is the score, how honest is its interval, and which combinations of "
             "characteristics go with popularity?")
@@ -21,38 +22,41 @@ except model_report.NoResults as error:
 
 if results is not None:
     meta = results["meta"]
+    if sentence := model_report.headline(results, shipped):
+        st.markdown(f"#### {sentence}")
     st.subheader("Against baselines, on tracks it never saw")
-    st.caption(f"{meta['folds']}-fold cross-validation grouped by track (a track is never on both sides), "
-               f"repeated with {len(meta['seeds'])} seeds, {meta['tracks']:,} tracks. Mean ± std over folds and "
-               f"seeds; RMSE and MAE in popularity points. Shipped: **{shipped}**. "
-               f"Reproduce: `{meta['command']}`.")
+    numbers = st.expander("Every model's scores on tracks it never saw, and the paired differences")
+    numbers.caption(f"{meta['folds']}-fold cross-validation grouped by track (a track is never on both sides), "
+                    f"repeated with {len(meta['seeds'])} seeds, {meta['tracks']:,} tracks. Mean ± std over folds "
+                    f"and seeds; RMSE and MAE in popularity points. Shipped: **{shipped}**. "
+                    f"Reproduce: `{meta['command']}`.")
     table = model_report.benchmark_table(results)
     table["80 % coverage"] = model_report.coverage_labels(table["80 % coverage"])
-    st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                for c in ("R²", "R² ±", "RMSE", "RMSE ±", "MAE", "MAE ±", "Spearman", "Spearman ±")})
-    st.markdown("Network minus baseline RMSE, paired by fold (negative: the network is better):")
-    st.dataframe(model_report.paired_table(results), hide_index=True, width="stretch")
+    numbers.dataframe(table, hide_index=True, width="stretch",
+                      column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                     for c in ("R²", "R² ±", "RMSE", "RMSE ±", "MAE", "MAE ±", "Spearman",
+                                               "Spearman ±")})
+    numbers.markdown("Network minus baseline RMSE, paired by fold (negative: the network is better; within two "
+                     "standard errors of 0 reads as level):")
+    numbers.dataframe(model_report.paired_table(results), hide_index=True, width="stretch")
     if shipped != "additive" and {"additive", shipped} <= set(results["records"]):
         gap = model_report.paired_difference(results, "additive", shipped)
-        st.caption(f"The additive network (drawn below) is {gap['mean']:+.2f} ± {gap['se']:.2f} RMSE points "
-                   f"against the shipped {shipped} (better in {gap['a_better']} of {gap['n']} folds), so the "
-                   "better scorer ships and the additive one explains.")
+        numbers.caption(f"The additive network (drawn below) is {signed(gap['mean'], 2)} ± {gap['se']:.2f} RMSE "
+                        f"points against the shipped {shipped} (better in {gap['a_better']} of {gap['n']} folds), "
+                        "so the better scorer ships and the additive one explains.")
 
     if shipped in results["candidates"]:
         left, right = st.columns(2, gap="large")
         with left:
             st.subheader("Predicted vs actual (held out)")
-            st.plotly_chart(heldout_figure(model_report.heldout_bins(results, shipped),
-                                           model_report.heldout_histogram(results, shipped)),
-                            width="stretch", key="heldout")
+            chart(heldout_figure(model_report.heldout_bins(results, shipped),
+                                 model_report.heldout_histogram(results, shipped)), "heldout")
             st.caption("Grey cells count held-out tracks; the blue line is the average real popularity of the "
                        "tracks in each tenth of predicted scores. A flat line would mean no signal.")
         with right:
             st.subheader("Is the 80 % interval honest?")
             if "coverage" in results["candidates"][shipped]:
-                st.plotly_chart(coverage_figure(model_report.coverage_table(results, shipped)),
-                                width="stretch", key="coverage")
+                chart(coverage_figure(model_report.coverage_table(results, shipped)), "coverage")
                 st.caption("Share of held-out tracks whose real popularity fell inside their interval, per tenth "
                            "of predicted score (bars: mean over seeds, whiskers: ± std); the grey band is "
                            "80 % ± 3 points. "
@@ -73,19 +77,20 @@ st.caption("From the additive network: it scores a song as a sum of one curve pe
 strengths = additive.term_strengths(model)
 shapes = additive.shape_functions(model)
 ordered = [t for t in strengths.loc[strengths["kind"] == "main", "term"]]
-columns = st.columns(3)
 for i, name in enumerate(ordered):
+    if i % 3 == 0:  # rows of three: on a phone they stack in order of strength
+        columns = st.columns(3)
     with columns[i % 3]:
-        st.plotly_chart(shape_figure(shapes[shapes["characteristic"] == name], name), width="stretch",
-                        key=f"shape_{name}")
+        chart(shape_figure(shapes[shapes["characteristic"] == name], name), f"shape_{name}")
         st.caption(additive.describe_shape(shapes, name))
 pairs = additive.pairs(model)
 if pairs:
     st.markdown("**Strongest interactions** (what a pair adds beyond its two curves)")
     ranked = [p for p in (tuple(t.split(" × ")) for t in strengths.loc[strengths["kind"] == "pair", "term"])]
-    columns = st.columns(2)
     for i, pair in enumerate(ranked):
         surface = additive.interaction_surface(model, pair)
+        if i % 2 == 0:
+            columns = st.columns(2)
         with columns[i % 2]:
-            st.plotly_chart(surface_figure(surface, pair), width="stretch", key=f"pair_{'_'.join(pair)}")
+            chart(surface_figure(surface, pair), f"pair_{'_'.join(pair)}")
             st.caption(additive.describe_surface(surface, pair))

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from ui.layout import page_header, page_link
-from ui.state import current_song, get_predictor, set_song
+from ui.layout import chart, page_header, page_link
+from ui.state import current_song, get_predictor, keep, kept_index, kept_value, set_song
 from ui.whatif import find_edits
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, format_duration
 from virality.plotting import CHANGED_CELL
@@ -47,13 +47,17 @@ if loaded := st.session_state.pop("whatif_loaded", None):
     page_link("Predict")
 
 goal_col, amount_col, changes_col, k_col = st.columns([2, 2, 2, 2])
-goal = goal_col.radio("Goal", ["gain", "target"], key="whatif_goal", horizontal=True,
-                      format_func=lambda g: {"gain": "Raise by (points)", "target": "Reach a score"}[g])
-if goal == "gain":
-    amount = amount_col.number_input("Points to add", 0.5, 50.0, 5.0, step=0.5, key="whatif_gain")
+goals = ["gain", "target"]
+goal = goal_col.radio("Goal", goals, key="whatif_goal", horizontal=True, index=kept_index("whatif_goal", goals),
+                      format_func=lambda g: {"gain": "Raise by (points)", "target": "Reach a score"}[g],
+                      on_change=keep, args=("whatif_goal",))
+if goal == "gain":  # only one of the two is drawn, so each keeps its value for when it comes back
+    amount = amount_col.number_input("Points to add", 0.5, 50.0, kept_value("whatif_gain", 5.0), step=0.5,
+                                     key="whatif_gain", on_change=keep, args=("whatif_gain",))
 else:
-    amount = amount_col.number_input("Score to reach (0–100)", 0.0, 100.0, float(min(100.0, round(score_now) + 5)),
-                                     step=1.0, key="whatif_target")
+    amount = amount_col.number_input("Score to reach (0–100)", 0.0, 100.0,
+                                     kept_value("whatif_target", float(min(100.0, round(score_now) + 5))),
+                                     step=1.0, key="whatif_target", on_change=keep, args=("whatif_target",))
 max_changes = changes_col.slider("At most this many changes", 1, 5, 3, key="whatif_max_changes")
 k = k_col.slider("Suggestions", 1, 6, 4, key="whatif_k")
 
@@ -62,9 +66,12 @@ st.caption("Ticked by default: what a producer can change in the mix, master, ar
            "writing a new song (groove, intensity, loudness, acoustic vs produced sound, tempo, length). "
            "Key, mode and valence are songwriting; speechiness and instrumentalness change the vocal; "
            "liveness is how it was recorded. Tick them if you can change them too.")
-boxes = st.columns(4)
-vary = [f.name for i, f in enumerate(FEATURES)
-        if boxes[i % 4].checkbox(f.label, value=f.name in PRODUCER_CHOICES, key=f"vary_{f.name}")]
+vary = []
+for i, feature in enumerate(FEATURES):
+    if i % 4 == 0:  # rows of four: on a phone they stack in the characteristics' order
+        boxes = st.columns(4)
+    if boxes[i % 4].checkbox(feature.label, value=feature.name in PRODUCER_CHOICES, key=f"vary_{feature.name}"):
+        vary.append(feature.name)
 
 bounds = []
 with st.expander("Limits (optional): keep a characteristic inside a range you choose"):
@@ -103,7 +110,7 @@ for i, (card, s) in enumerate(zip(cards, result.suggestions), 1):
                   width="stretch")
 
 if result.suggestions:
-    st.plotly_chart(before_after_figure(result, predictor.interval_level), width="stretch", key="whatif_chart")
+    chart(before_after_figure(result, predictor.interval_level), "whatif_chart")
     values, changed = edits_frame(result)
     st.dataframe(values.style.apply(lambda _: changed.map(lambda c: f"background-color: {CHANGED_CELL}; font-weight: bold"
                                                           if c else ""), axis=None), width="stretch",

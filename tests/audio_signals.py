@@ -74,3 +74,26 @@ def wav_bytes(samples: np.ndarray, rate: int = RATE, fmt: str = "WAV") -> bytes:
     buffer = io.BytesIO()
     sf.write(buffer, samples, rate, format=fmt)
     return buffer.getvalue()
+
+
+def white_noise(seconds: float = 20.0, rate: int = RATE, amplitude: float = 0.1, seed: int = 0) -> np.ndarray:
+    """Mono ``(n,)`` Gaussian noise: no beat, no key."""
+    return (amplitude * np.random.default_rng(seed).standard_normal(int(round(seconds * rate)))).astype(np.float32)
+
+
+def surround(mono: np.ndarray, gains: tuple[float, ...], seed: int = 0, noise: float = 0.005) -> np.ndarray:
+    """``(n, len(gains))``: ``mono`` at each channel's gain plus independent noise of RMS
+    ``noise`` per channel, so the channels differ (for loudness meters and channel weights)."""
+    rng = np.random.default_rng(seed)
+    channels = [g * mono + noise * rng.standard_normal(len(mono)) for g in gains]
+    return np.stack(channels, axis=1).astype(np.float32)
+
+
+def write_in_blocks(path, samples: np.ndarray, rate: int, repeat: int, subtype: str = "PCM_16") -> None:
+    """Write ``samples`` ``(n, channels)`` ``repeat`` times to one file, a copy at a time
+    (a long multichannel file without holding it in memory)."""
+    import soundfile as sf
+
+    with sf.SoundFile(path, "w", rate, samples.shape[1], subtype) as handle:
+        for _ in range(repeat):
+            handle.write(samples)

@@ -124,12 +124,14 @@ def script_state(driver) -> str:
 
 
 def wait_idle(driver, settle: float = 0.6) -> None:
-    """Wait until the script run has finished and stayed finished for ``settle`` seconds
-    (a key press can start its rerun a moment after it is sent)."""
+    """Wait until the script run has finished, every element is drawn and it stayed so for
+    ``settle`` seconds (a key press can start its rerun a moment after it is sent; on a cold
+    browser a widget is a grey skeleton for seconds after the run ends, while its code loads)."""
     calm_since = [None]
+    busy = '[data-testid="stStatusWidget"], [data-testid="stSkeleton"]'
 
     def calm(d) -> bool:
-        if script_state(d) != "notRunning" or d.find_elements("css selector", '[data-testid="stStatusWidget"]'):
+        if script_state(d) != "notRunning" or d.find_elements("css selector", busy):
             calm_since[0] = None
             return False
         calm_since[0] = calm_since[0] or time.monotonic()
@@ -160,21 +162,52 @@ def by_text(driver, text: str, css: str = "*", timeout: float = TIMEOUT):
     return until(driver, find, timeout, f"no visible {css} with text {text!r}")
 
 
-def open_app(driver, base_url: str) -> None:
-    driver.get(base_url + "/")
+def open_app(driver, base_url: str, address: str = "/") -> None:
+    """A new session at ``base_url + address`` (e.g. ``"/explain?tempo=128"``)."""
+    driver.get(base_url + address)
     until(driver, lambda d: script_state(d) not in ("absent", "initial"), message="the app never started")
     wait_idle(driver)
     assert_no_exception(driver)
 
 
+PHONE = (390, 844)  # an iPhone 12–15's CSS pixels
+DESKTOP = (1400, 1600)
+
+
+def is_phone(driver) -> bool:
+    return driver.execute_script("return window.innerWidth") <= 640
+
+
 def open_page(driver, label: str) -> None:
-    """Go to a page the way a person does: click its link in the sidebar's menu (same session)."""
+    """Go to a page the way a person does: click its link in the sidebar's menu (same session).
+    On a phone the menu is folded behind the "Pages" button: unfold it first, fold it after."""
+    show_menu(driver)
     link = by_text(driver, label, '[data-testid="stSidebar"] [data-testid="stSidebarNavLink"]')
     link.click()
     until(driver, lambda d: d.find_elements("css selector", "h1") and label in d.find_element("css selector", "h1").text,
           message=f"page {label!r} did not open")
     wait_idle(driver)
+    if is_phone(driver):
+        click_if_shown(driver, '[data-testid="stSidebarCollapseButton"] button')
+        until(driver, lambda d: not d.find_element("css selector", '[data-testid="stSidebar"]').is_displayed()
+              or d.find_element("css selector", '[data-testid="stSidebar"]').rect["x"] < -100,
+              timeout=10, message="the menu did not fold away")
     assert_no_exception(driver)
+
+
+def show_menu(driver) -> None:
+    """Unfold the sidebar if it is folded (always on a phone; on a desktop once a person folded it)."""
+    if click_if_shown(driver, '[data-testid="stExpandSidebarButton"]'):
+        until(driver, lambda d: d.find_element("css selector", '[data-testid="stSidebar"]').rect["x"] >= 0,
+              timeout=10, message="the menu did not unfold")
+        time.sleep(0.3)  # the slide-in animation
+
+
+def click_if_shown(driver, css: str) -> bool:
+    found = [e for e in driver.find_elements("css selector", css) if e.is_displayed()]
+    if found:
+        found[0].click()
+    return bool(found)
 
 
 def labelled(driver, label: str, css: str = "input"):
@@ -204,22 +237,47 @@ def press(driver, element, *keys: str) -> None:
     chain.perform()
 
 
-def metric_value(driver, label: str) -> str:
-    """The displayed value of the ``st.metric`` whose label contains ``label``."""
+def type_over(driver, element, text: str) -> None:
+    """Replace what a text or number field holds with ``text`` and press Enter, as a person
+    does: Ctrl+A (Control held only for the A; a modifier sent inside ``press`` stays held for
+    every key after it), then the text."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    driver.execute_script("arguments[0].focus()", element)
+    (ActionChains(driver).key_down(Keys.CONTROL).send_keys("a").key_up(Keys.CONTROL).pause(0.05)
+     .send_keys(text).pause(0.05).send_keys(Keys.ENTER).perform())
+
+
+def metric_value(driver, label: str, timeout: float = TIMEOUT) -> str:
+    """The displayed value of the ``st.metric`` whose label contains ``label``, once it is
+    drawn (on a loaded machine the page can report its run finished a moment before the
+    metric's text is on screen)."""
     from selenium.webdriver.common.by import By
 
-    for metric in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]'):
-        if label in metric.find_element(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]').text:
-            return metric.find_element(By.CSS_SELECTOR, '[data-testid="stMetricValue"]').text
-    raise AssertionError(f"no metric labelled {label!r}")
+    def find(d) -> str | None:
+        for metric in d.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]'):
+            if label in metric.find_element(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]').text:
+                return metric.find_element(By.CSS_SELECTOR, '[data-testid="stMetricValue"]').text or None
+        return None
+
+    return until(driver, find, timeout, f"no metric labelled {label!r}")
 
 
-def screenshot(driver, name: str) -> Path:
-    """Save the whole page as ``test-output/<name>.png``."""
+def screenshot(driver, name: str, full: bool = True) -> Path:
+    """Save the page as ``test-output/<name>.png`` at the window's width: ``full`` grows the
+    window to the whole page first (then restores it), else what is on screen now."""
     OUTPUT.mkdir(exist_ok=True)
     path = OUTPUT / f"{name}.png"
-    height = driver.execute_script("return document.body.scrollHeight") or 1600
-    driver.set_window_size(1400, max(1600, min(int(height), 6000)))
+    size = driver.get_window_size()
+    if full:
+        main = '[data-testid="stMain"]'
+        height = driver.execute_script(f"const m = document.querySelector('{main}'); "
+                                       "return Math.max(m ? m.scrollHeight : 0, document.body.scrollHeight)") or 1600
+        driver.set_window_size(size["width"], max(size["height"], min(int(height), 6000)))
+        time.sleep(0.3)
     driver.save_screenshot(str(path))
+    if full:
+        driver.set_window_size(size["width"], size["height"])
     return path
 

@@ -1,14 +1,10 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import open_app
+from tests.apptest import open_app, predict_score
 from virality.data.demo import demo_song
 from virality.features import default_song
 from virality.model.report import load_results
-
-
-def shown_score(at: AppTest) -> float:
-    return float(at.metric[0].value)
 
 
 @pytest.fixture
@@ -17,7 +13,7 @@ def app() -> AppTest:
 
 
 def test_first_render_shows_the_typical_song_score(app, bundled):
-    assert shown_score(app) == round(bundled.predict_song(default_song()).score, 1)
+    assert predict_score(app) == round(bundled.predict_song(default_song()).score, 1)
     sidebar = " ".join(c.value for c in app.sidebar.caption)
     assert "typically off by" in sidebar
     cv_r2 = load_results()["candidates"][bundled.info.model.arch]["r2"]["mean"]
@@ -25,11 +21,11 @@ def test_first_render_shows_the_typical_song_score(app, bundled):
 
 
 def test_moving_a_slider_shows_exactly_what_virality_predicts(app, bundled):
-    before = shown_score(app)
+    before = predict_score(app)
     app.slider(key="w_danceability").set_value(0.95).run()
     app.slider(key="w_tempo").set_value(170.0).run()
     expected = bundled.predict_song(dict(default_song(), danceability=0.95, tempo=170.0)).score
-    assert shown_score(app) == round(expected, 1) != before
+    assert predict_score(app) == round(expected, 1) != before
 
 
 def test_key_mode_and_length_controls(app, bundled):
@@ -37,24 +33,24 @@ def test_key_mode_and_length_controls(app, bundled):
     app.radio(key="w_mode").set_value(0).run()
     app.text_input(key="w_duration").input("2:30").run()
     expected = bundled.predict_song(dict(default_song(), key=9, mode=0, duration=150_000)).score
-    assert shown_score(app) == round(expected, 1)
+    assert predict_score(app) == round(expected, 1)
 
 
 def test_bad_length_shows_an_error_and_keeps_the_score(app):
-    before = shown_score(app)
+    before = predict_score(app)
     app.text_input(key="w_duration").input("three minutes").run()
     assert not app.exception
     assert any("minutes:seconds" in e.value for e in app.error)
-    assert shown_score(app) == before
+    assert predict_score(app) == before
 
 
 def test_demo_track_loads_and_reset_returns_to_typical(app, bundled):
     title = "Demo — Summer Hook"
     app.selectbox(key="demo_pick").set_value(title).run()
-    assert shown_score(app) == round(bundled.predict_song(demo_song(title)).score, 1)
+    assert predict_score(app) == round(bundled.predict_song(demo_song(title)).score, 1)
     assert app.slider(key="w_tempo").value == demo_song(title)["tempo"]
-    app.button[0].click().run()
-    assert shown_score(app) == round(bundled.predict_song(default_song()).score, 1)
+    app.button(key="reset_song").click().run()
+    assert predict_score(app) == round(bundled.predict_song(default_song()).score, 1)
 
 
 def test_unusual_song_gets_a_warning(app):

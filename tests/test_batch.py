@@ -2,7 +2,6 @@
 
 import io
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.cli import run
 from tests.conftest import synthetic_tracks
 from virality.batch.export import export_table, html_report, neutralise_formulas, to_csv_bytes
 from virality.batch.ranking import DRIVER_COLUMNS, compare_tracks, filter_table, score_upload
@@ -311,9 +311,6 @@ def test_no_exported_text_cell_starts_a_formula_unless_it_is_a_number(cells):
 
 
 def test_the_cli_reads_the_same_variants(tmp_path, bundled):
-    import subprocess
-    import sys
-
     frame = tracks_csv(6)
     frame["duration"] = (frame["duration"].astype(int) // 1000) * 1000
     given = frame.rename(columns={"tempo": "Tempo (BPM)", "duration": "Length"})
@@ -321,9 +318,8 @@ def test_the_cli_reads_the_same_variants(tmp_path, bundled):
     given["mode"] = frame["mode"].map({"1": "major", "0": "minor"})
     source, out = tmp_path / "in.csv", tmp_path / "out.csv"
     source.write_bytes(given.to_csv(index=False, sep=";").encode("latin-1"))
-    done = subprocess.run([sys.executable, "-m", "virality", "score", str(source), "-o", str(out)],
-                          capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent, timeout=120)
-    assert done.returncode == 0, done.stderr
+    done = run("score", str(source), "-o", str(out))
+    assert done.code == 0, done.stderr
     scored = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert list(scored.columns) == [*given.columns, "predicted_popularity", "low", "high", "percentile", "problem"]
     np.testing.assert_allclose(scored["predicted_popularity"].astype(float), engine_scores(bundled, frame), atol=1e-3)

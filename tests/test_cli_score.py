@@ -1,19 +1,9 @@
-import subprocess
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
+from tests.cli import run
 from virality.data.demo import DEMO_CSV
 from virality.features import FEATURE_NAMES
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "virality", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +15,12 @@ def scored_with_bad_rows(tmp_path_factory):
     frame.loc[3, "loudness"] = "12"
     source, out = folder / "in.csv", folder / "out.csv"
     frame.to_csv(source, index=False)
-    return frame, run_cli("score", str(source), "-o", str(out)), pd.read_csv(out, dtype=str, keep_default_na=False)
+    return frame, run("score", str(source), "-o", str(out)), pd.read_csv(out, dtype=str, keep_default_na=False)
 
 
 def test_score_keeps_every_row_and_column_and_adds_the_contract(scored_with_bad_rows):
     frame, done, out = scored_with_bad_rows
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     assert list(out.columns) == [*frame.columns, "predicted_popularity", "low", "high", "percentile", "problem"]
     assert out["title"].tolist() == frame["title"].tolist()
     assert out["tempo"].tolist() == frame["tempo"].fillna("").tolist()
@@ -62,8 +52,8 @@ def test_unreadable_input_is_one_line_and_status_2(tmp_path, content):
     source = tmp_path / "in.csv"
     if content is not None:
         source.write_bytes(content)
-    done = run_cli("score", str(source), "-o", str(tmp_path / "out.csv"))
-    assert done.returncode == 2
+    done = run("score", str(source), "-o", str(tmp_path / "out.csv"))
+    assert done.code == 2
     assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
 
@@ -71,15 +61,15 @@ def test_unreadable_input_is_one_line_and_status_2(tmp_path, content):
 def test_no_scorable_row_exits_1(tmp_path):
     source = tmp_path / "in.csv"
     source.write_text(",".join(FEATURE_NAMES) + "\n" + ",".join(["x"] * 12) + "\n")
-    done = run_cli("score", str(source), "-o", str(tmp_path / "out.csv"))
-    assert done.returncode == 1 and "scored 0 of 1 rows" in done.stderr
+    done = run("score", str(source), "-o", str(tmp_path / "out.csv"))
+    assert done.code == 1 and "scored 0 of 1 rows" in done.stderr
 
 
 def test_rescoring_a_scored_file_keeps_the_earlier_scores(tmp_path):
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
-    assert run_cli("score", str(DEMO_CSV), "-o", str(first)).returncode == 0
-    again = run_cli("score", str(first), "-o", str(second))
-    assert again.returncode == 0 and "'low' → 'low (input)'" in again.stderr
+    assert run("score", str(DEMO_CSV), "-o", str(first)).code == 0
+    again = run("score", str(first), "-o", str(second))
+    assert again.code == 0 and "'low' → 'low (input)'" in again.stderr
     before, after = pd.read_csv(first, dtype=str), pd.read_csv(second, dtype=str)
     for column in ("predicted_popularity", "low", "high", "percentile"):
         assert list(after[f"{column} (input)"]) == list(before[column])

@@ -1,7 +1,4 @@
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,7 +7,7 @@ import torch
 from captum.attr import DeepLift
 from torch import nn
 
-from virality import cli
+from tests.cli import run
 from virality.data.demo import demo_song, demo_tracks
 from virality.explain.explanation import (
     baseline_choices,
@@ -34,8 +31,6 @@ from virality.explain.views import sample_typical_tracks
 from virality.features import FEATURE_NAMES, FEATURES
 from virality.model.networks import InputTransform
 from virality.model.prediction import load_predictor
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def random_songs(n: int, seed: int) -> np.ndarray:
@@ -258,15 +253,16 @@ CAPTUM_NAMES = ["IntegratedGradients", "DeepLift", "GradientShap", "FeatureAblat
 
 @pytest.mark.parametrize("name", [*METHODS, *CAPTUM_NAMES, *(a for m in METHODS.values() for a in m.aliases),
                                   "Integrated Gradients", "Feature-Ablation"])
-def test_every_method_the_cli_accepts_is_a_registered_class_with_its_tolerance(name, capsys):
+def test_every_method_the_cli_accepts_is_a_registered_class_with_its_tolerance(name):
     """Keys, Captum's class names and the aliases all reach one class of the registry; the
     CLI explains with it and reports a delta within that class's tolerance."""
     key = method_key(name)
     method = METHODS[key]
     assert issubclass(method, AttributionMethod) and method.key == key and method.label
     assert method.has_convergence_delta() == (method.tolerance is not None)
-    assert cli.main(["explain", "--song", '{"energy": 0.3, "tempo": 140}', "--method", name, "--json"]) == 0
-    payload = json.loads(capsys.readouterr().out)
+    done = run("explain", "--song", '{"energy": 0.3, "tempo": 140}', "--method", name, "--json")
+    assert done.code == 0, done.stderr
+    payload = json.loads(done.stdout)
     assert payload["method"] == key
     assert method.tolerance is None or abs(payload["delta"]) <= method.tolerance
 
@@ -299,32 +295,27 @@ def test_baseline_choices_offer_scored_songs_but_not_the_current_one(bundled):
     assert choices["mine"]["tempo"] == 150.0 and "now" not in choices
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "virality", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
-
-
 def test_cli_json_score_equals_the_score_command(tmp_path):
     song = demo_song("Demo — Festival Drop")
     table = pd.DataFrame([song]).rename(columns={"duration": "duration_ms"})
     table.to_csv(tmp_path / "in.csv", index=False)
-    assert run_cli("score", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv")).returncode == 0
+    assert run("score", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv")).code == 0
     expected = float(pd.read_csv(tmp_path / "out.csv")["predicted_popularity"].iloc[0])
-    done = run_cli("explain", "--song", json.dumps(song), "--method", "deeplift", "--baseline",
+    done = run("explain", "--song", json.dumps(song), "--method", "deeplift", "--baseline",
                    "Demo — Summer Hook", "--json")
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     payload = json.loads(done.stdout)
     assert payload["score"] == expected and payload["method"] == "deeplift"
     assert payload["attributions"]["tempo"]["baseline"] == demo_song("Demo — Summer Hook")["tempo"]
 
 
 def test_cli_table_and_clear_errors():
-    done = run_cli("explain", "--song", '{"energy": 0.2}')
-    assert done.returncode == 0 and "Energy" in done.stdout and "not given" in done.stderr
+    done = run("explain", "--song", '{"energy": 0.2}')
+    assert done.code == 0 and "Energy" in done.stdout and "not given" in done.stderr
     for args, words in [(("--song", '{"energy": 2}'), "energy"), (("--song", "not json"), "neither inline JSON"),
                         (("--song", "{}", "--method", "lime"), "unknown method")]:
-        done = run_cli("explain", *args)
-        assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr
+        done = run("explain", *args)
+        assert done.code == 2 and words in done.stderr and "Traceback" not in done.stderr
 
 
 def test_the_page_is_told_when_delta_exceeds_the_tolerance(bundled):

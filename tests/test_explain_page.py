@@ -1,7 +1,7 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import open_app
+from tests.apptest import metric, open_app
 from virality.data.demo import demo_song
 from virality.explain.explanation import explain_song, summary_sentence
 from virality.explain.methods import METHODS
@@ -15,8 +15,9 @@ def page() -> AppTest:
     return open_app(PAGE)
 
 
-def shown(at: AppTest) -> tuple[float, float]:
-    return float(at.metric[0].value), float(at.metric[1].value)
+def shown(at: AppTest, baseline: str = "typical") -> tuple[float, float]:
+    """The song's score and the baseline's, from the metrics labelled as the page labels them."""
+    return float(metric(at, "This song")), float(metric(at, "The typical track" if baseline == "typical" else baseline))
 
 
 @pytest.mark.parametrize("method", list(METHODS))
@@ -34,7 +35,7 @@ def test_demo_baseline_changes_the_comparison(page, bundled):
     page.selectbox(key="explain_baseline").set_value(title).run()
     assert not page.exception
     expected = explain_song(bundled, default_song(), demo_song(title), baseline_label=title)
-    assert shown(page) == (round(expected.score, 1), round(expected.baseline_score, 1))
+    assert shown(page, title) == (round(expected.score, 1), round(expected.baseline_score, 1))
     assert page.info[0].value == summary_sentence(expected)
 
 
@@ -50,7 +51,7 @@ def test_a_song_scored_on_predict_is_offered_as_baseline(bundled):
     assert not at.exception
     current = dict(scored, energy=0.3)
     expected = explain_song(bundled, current, scored)
-    assert shown(at) == (round(expected.score, 1), round(expected.baseline_score, 1))
+    assert shown(at, label) == (round(expected.score, 1), round(expected.baseline_score, 1))
 
 
 def test_pair_view_and_same_pair_message(page):

@@ -3,9 +3,6 @@ command's optional flags (``--fill``, ``--threads``) keep its contract."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.cli import run
 from virality.batch.ranking import DRIVER_METHODS, batch_attributions, driver_attributions
 from virality.batch.score import FILLED_COLUMN, _fast_body, write_csv
 from virality.data.demo import DEMO_CSV
@@ -21,35 +19,6 @@ from virality.data.reading import read_csv_file
 from virality.data.validation import check_rows
 from virality.explain.methods import METHODS
 from virality.features import FEATURE_NAMES
-
-ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("sklearn", "scipy", "captum", "librosa", "plotly", "streamlit", "lightgbm", "virality.explain",
-         "virality.batch.ranking", "virality.batch.export", "virality.whatif", "virality.audio")
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "virality", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
-
-
-# ---------------------------------------------------------------- imports
-
-
-def test_score_command_imports_only_what_it_uses(tmp_path):
-    """The score path pays for torch and pandas, not for the app's other engines."""
-    script = ("import json, runpy, sys\n"
-              f"sys.argv = ['virality', 'score', {str(DEMO_CSV)!r}, '-o', {str(tmp_path / 'out.csv')!r}]\n"
-              "try:\n    runpy.run_module('virality', run_name='__main__')\n"
-              "except SystemExit as end:\n    code = end.code\n"
-              "print(json.dumps({'code': code, 'modules': sorted(sys.modules)}))\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["code"] == 0, done.stderr
-    assert (tmp_path / "out.csv").is_file()
-    loaded = [m for m in report["modules"] if m.split(".")[0] in HEAVY or m.startswith(HEAVY)]
-    assert loaded == []
-    assert "torch" in report["modules"] and "virality.batch.score" in report["modules"]  # the check sees real imports
-
 
 # ---------------------------------------------------------------- CSV writer
 
@@ -135,8 +104,8 @@ def _damaged_demo(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
 
 def test_fill_scores_rows_with_typical_values_and_flags_them(tmp_path, bundled):
     source, frame = _damaged_demo(tmp_path)
-    done = run_cli("score", str(source), "-o", str(tmp_path / "out.csv"), "--fill")
-    assert done.returncode == 0, done.stderr
+    done = run("score", str(source), "-o", str(tmp_path / "out.csv"), "--fill")
+    assert done.code == 0, done.stderr
     out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
     assert list(out.columns) == [*frame.columns, "predicted_popularity", "low", "high", "percentile",
                                  FILLED_COLUMN, "problem"]
@@ -156,17 +125,17 @@ def test_fill_scores_rows_with_typical_values_and_flags_them(tmp_path, bundled):
 
 def test_without_fill_the_absent_column_is_still_an_error(tmp_path):
     source, _ = _damaged_demo(tmp_path)
-    done = run_cli("score", str(source), "-o", str(tmp_path / "out.csv"))
-    assert done.returncode == 2 and "liveness" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    done = run("score", str(source), "-o", str(tmp_path / "out.csv"))
+    assert done.code == 2 and "liveness" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
 def test_two_threads_write_the_same_bytes_and_zero_threads_is_refused(tmp_path):
-    one = run_cli("score", str(DEMO_CSV), "-o", str(tmp_path / "one.csv"))
-    two = run_cli("score", str(DEMO_CSV), "-o", str(tmp_path / "two.csv"), "--threads", "2")
-    assert one.returncode == two.returncode == 0
+    one = run("score", str(DEMO_CSV), "-o", str(tmp_path / "one.csv"))
+    two = run("score", str(DEMO_CSV), "-o", str(tmp_path / "two.csv"), "--threads", "2")
+    assert one.code == two.code == 0
     assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "two.csv").read_bytes()
-    zero = run_cli("score", str(DEMO_CSV), "-o", str(tmp_path / "zero.csv"), "--threads", "0")
-    assert zero.returncode == 2 and zero.stderr.startswith("error: --threads") and not (tmp_path / "zero.csv").exists()
+    zero = run("score", str(DEMO_CSV), "-o", str(tmp_path / "zero.csv"), "--threads", "0")
+    assert zero.code == 2 and zero.stderr.startswith("error: --threads") and not (tmp_path / "zero.csv").exists()
 
 
 # ---------------------------------------------------------------- batch drivers

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from tests.cli import run
 from virality.features import BY_NAME, CONTINUOUS, FEATURE_NAMES, default_song
 from virality.model.prediction import load_predictor
 from virality.whatif.search import MIN_EXTRA, PRODUCER_CHOICES, search
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -143,15 +139,10 @@ def test_bounds_that_exclude_every_value_leave_nothing_to_change(tiny, typical_s
     assert "Nothing may change" in result.message
 
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "virality", "whatif", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-
-
 def test_cli_json_contract(bundled, typical_song):
-    done = run_cli("--song", json.dumps(typical_song), "--gain", "3", "--vary", "loudness,tempo,key",
+    done = run("whatif", "--song", json.dumps(typical_song), "--gain", "3", "--vary", "loudness,tempo,key",
                    "--max-changes", "2", "-k", "3", "--json")
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     payload = json.loads(done.stdout)
     assert set(payload) == {"original_score", "target", "reached", "suggestions"}
     assert payload["reached"] is True
@@ -167,11 +158,11 @@ def test_cli_json_contract(bundled, typical_song):
 
 
 def test_cli_text_and_errors(typical_song):
-    done = run_cli("--song", json.dumps(typical_song), "--target", "100", "--vary", "tempo")
-    assert done.returncode == 1  # valid input, target out of reach: best effort shown
+    done = run("whatif", "--song", json.dumps(typical_song), "--target", "100", "--vary", "tempo")
+    assert done.code == 1  # valid input, target out of reach: best effort shown
     assert "could not be reached" in done.stdout
-    bad = run_cli("--song", json.dumps(typical_song), "--gain", "3", "--vary", "tempo,bpm")
-    assert bad.returncode == 2
+    bad = run("whatif", "--song", json.dumps(typical_song), "--gain", "3", "--vary", "tempo,bpm")
+    assert bad.code == 2
     assert bad.stderr.startswith("error:") and "'bpm'" in bad.stderr and "Traceback" not in bad.stderr
 
 

@@ -4,7 +4,7 @@ search, and "Load into Predict" puts the suggestion into the shared song and the
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import open_app
+from tests.apptest import open_app, predict_score
 from virality.features import FEATURES, default_song
 from virality.whatif.search import PRODUCER_CHOICES, search
 
@@ -59,7 +59,7 @@ def test_load_into_predict_updates_the_shared_song_and_the_predict_score(page, b
     assert any("Loaded what-if suggestion 2" in s.value for s in page.success)
     page.switch_page("pages/predict.py").run()
     assert not page.exception
-    assert float(page.metric[0].value) == round(bundled.predict_song(chosen.song).score, 1)
+    assert predict_score(page) == round(bundled.predict_song(chosen.song).score, 1)
     for name in chosen.changes:
         if name not in ("duration", "key", "mode"):
             assert page.slider(key=f"w_{name}").value == chosen.song[name]

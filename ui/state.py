@@ -7,9 +7,13 @@ import torch
 
 from virality.features import FEATURE_NAMES, default_song
 from virality.model.prediction import Predictor, load_predictor
+from virality.session import has_song, song_from_query, song_to_query
 
 SONG_KEY = "song"
 WIDGET_PREFIX = "w_"
+URL_READ_KEY = "url_read"  # set once the session's first run has read the address bar
+LINK_KEY = "link_problems"  # what the link the session opened with got wrong
+LINK_SOURCE = "Song from a link"
 
 
 @st.cache_resource(show_spinner="Loading the model…")
@@ -35,8 +39,45 @@ def set_song(song: dict[str, float], source: str | None = None) -> None:
     rebuilt from it on their next render."""
     st.session_state[SONG_KEY] = {n: float(song[n]) for n in FEATURE_NAMES}
     st.session_state["song_source"] = source
+    forget_link()
     for name in FEATURE_NAMES:
         st.session_state.pop(WIDGET_PREFIX + name, None)
+
+
+def sync_song_with_url() -> None:
+    """The one place the address bar is read: on a session's first run, take the song from its
+    query parameters (a shared link, or a reload — a reload starts a new session); on every run
+    write the current song back (``keep_song_in_url``). Later runs never read the URL: the song
+    lives in ``st.session_state``. ``page_header`` calls this first on every page."""
+    if not st.session_state.get(URL_READ_KEY):
+        st.session_state[URL_READ_KEY] = True
+        params = {name: st.query_params.get_all(name) for name in st.query_params}
+        if has_song(params):
+            song, problems = song_from_query(params)
+            set_song(song, source=LINK_SOURCE)
+            st.session_state[LINK_KEY] = problems
+    keep_song_in_url()
+
+
+def link_problems() -> list[str]:
+    """What the opening link got wrong, until the song is changed (else [])."""
+    return st.session_state.get(LINK_KEY, [])
+
+
+def forget_link() -> None:
+    """The user changed the song: what its link got wrong no longer applies (a control's
+    ``on_change``, so the warning is gone in the same run)."""
+    st.session_state.pop(LINK_KEY, None)
+
+
+def keep_song_in_url() -> None:
+    """Write the current song into the address bar, so a reload, a copied address or another
+    page keeps it: at the start of every run (``sync_song_with_url``) and wherever a run
+    changes the song (the Predict controls). Only a change is sent to the browser."""
+    wanted = song_to_query(current_song())
+    if any(st.query_params.get(name) != text for name, text in wanted.items()):
+        others = {name: st.query_params.get_all(name) for name in st.query_params if name not in wanted}
+        st.query_params.from_dict({**wanted, **others})  # the song first, in model order
 
 
 HISTORY_KEY = "scored_songs"
@@ -56,11 +97,22 @@ def scored_songs() -> dict[str, dict[str, float]]:
     return {label: dict(song) for label, song in st.session_state.get(HISTORY_KEY, [])}
 
 
+KEPT_PREFIX = "kept_"
+
+
 def keep(key: str) -> None:
-    """Streamlit drops a widget's state when another page runs: keep a copy to restore."""
-    st.session_state["kept_" + key] = st.session_state[key]
+    """A widget's ``on_change``: copy its value under a key of our own. Streamlit drops a
+    widget's state whenever a run does not draw it (another page, or a control shown only for
+    one choice), so the copy is what brings it back (``kept_value``, ``kept_index``)."""
+    st.session_state[KEPT_PREFIX + key] = st.session_state[key]
+
+
+def kept_value(key: str, default):
+    """The value ``keep`` kept for widget ``key``, else ``default``."""
+    return st.session_state.get(KEPT_PREFIX + key, default)
 
 
 def kept_index(key: str, options: list[str]) -> int:
-    kept = st.session_state.get("kept_" + key)
+    """The position in ``options`` of the value ``keep`` kept for widget ``key`` (0 if none)."""
+    kept = kept_value(key, None)
     return options.index(kept) if kept in options else 0

@@ -208,26 +208,35 @@ def _features(args: argparse.Namespace) -> int:
     """``features AUDIO [--json]``: print the characteristics measured from an audio file."""
     from virality.audio.analysis import MEASURED, NOT_MEASURED, analyse, describe_measurement
     from virality.audio.decode import AudioError, quiet_native_stderr
-    from virality.features import BY_NAME, format_duration
+    from virality.features import BY_NAME, format_duration, shown
 
+    name = shown(args.audio, PATH_CHARS)
     try:
         with quiet_native_stderr():
             analysis = analyse(args.audio)
     except AudioError as err:
-        raise CliError(f"{args.audio}: {err}") from None
+        raise CliError(f"{name}: {err}") from None
     for note in analysis.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.json:
         print_json(analysis.to_json())
         print(f"not measured (Spotify's own model outputs; typical values are used unless you set them): "
               f"{', '.join(NOT_MEASURED)}", file=sys.stderr)
+        print(f"note: {LUFS_NOTE}", file=sys.stderr)
         return 0
-    print(f"{args.audio}: {format_duration(analysis.analysed_seconds * 1000)} analysed of "
+    print(f"{name}: {format_duration(analysis.analysed_seconds * 1000)} analysed of "
           f"{format_duration(analysis.file_seconds * 1000)}")
-    for name in MEASURED:
-        print(f"  {BY_NAME[name].label.lower():9s} {describe_measurement(name, analysis.values[name])}")
+    for measured in MEASURED:
+        print(f"  {BY_NAME[measured].label.lower():9s} {describe_measurement(measured, analysis.values[measured])}")
     print(f"not measured (Spotify's own model outputs; set them yourself): {', '.join(NOT_MEASURED)}")
+    print(f"note: {LUFS_NOTE}")
     return 0
+
+
+PATH_CHARS = 200
+"""An error line quotes at most this many characters of a path."""
+LUFS_NOTE = ("loudness is BS.1770 integrated loudness in LUFS, not Spotify's loudness in dB (their relation is "
+             "unknown); the Predict page shows it beside its control and applies it only if asked")
 
 
 def print_json(payload: dict) -> None:

@@ -53,7 +53,8 @@ class Feature:
             return MODE_NAMES[1 if value >= 0.5 else 0]
         if self.kind == "duration":
             return format_duration(value)
-        return self.value_format % value
+        text, zero = self.value_format % value, self.value_format % 0.0
+        return zero if text.lstrip("-") == zero else text  # never "-0.0 dB"
 
     def snap(self, value: float) -> float:
         """Round ``value`` to the slider step and clip it into the valid range."""
@@ -256,9 +257,15 @@ def load_song_arg(text: str) -> tuple[dict[str, float], list[str]]:
     Accepts the output of ``python -m virality features --json`` too, where each value is
     ``{"value": v, "confidence": c}``.
     """
-    source = text
     if not text.lstrip().startswith(("{", "[")):
-        source = _read_song_file(text)
+        text = _read_song_file(text)
+    return parse_song_json(text)
+
+
+def parse_song_json(source: str) -> tuple[dict[str, float], list[str]]:
+    """A song from JSON text (the ``--song`` format, also the Predict page's song file):
+    ``(song, filled)`` as ``parse_song``; ``ValueError`` with a plain line when the text is
+    not JSON or not a song."""
     try:
         raw = json.loads(source)
     except json.JSONDecodeError as err:

@@ -6,7 +6,7 @@ No plotly here (the figures in ``model/plots.py``, ``explain/plots.py``, ``whati
 
 from __future__ import annotations
 
-from virality.features import BY_NAME
+from virality.features import BY_NAME, KEY_NAMES, MODE_NAMES
 
 # One palette (GitHub's Primer colours): the app's theme colour (.streamlit/config.toml) is BLUE.
 BLUE = "#1f6feb"
@@ -44,3 +44,17 @@ def axis_values(name: str, values):
     feature = BY_NAME[name]
     scale = MS_PER_MINUTE if feature.kind == "duration" else 1.0
     return values / scale, f"{feature.label} ({axis_unit(name)})"
+
+
+def axis_ticks(name: str, narrow: bool = False) -> dict:
+    """Tick settings for a characteristic's axis (plotly ``xaxis``/``yaxis`` keys): key as note
+    names ("F♯" for F♯/G♭; a ``narrow`` panel names only the seven natural notes C D E F G A B),
+    mode as its two values (minor, major); ``{}`` for the others."""
+    feature = BY_NAME[name]
+    if feature.kind == "key":
+        keys = [k for k in range(12) if not narrow or "/" not in KEY_NAMES[k]]
+        return {"tickmode": "array", "tickvals": keys, "ticktext": [KEY_NAMES[k].split("/")[0] for k in keys]}
+    if feature.kind == "mode":
+        return {"tickmode": "array", "tickvals": [0, 1], "ticktext": [MODE_NAMES[0], MODE_NAMES[1]],
+                "range": [-0.5, 1.5]}
+    return {}

@@ -10,24 +10,31 @@ guessed here.
   (log-normal around 120 BPM), the half and double tempo reported as alternatives;
 * key and mode: mean chroma correlated with the 24 rotated Krumhansl–Kessler key profiles
   (the Krumhansl–Schmuckler algorithm);
-* loudness: ITU-R BS.1770-4 integrated loudness (pyloudnorm), in LUFS;
+* loudness: ITU-R BS.1770-4 integrated loudness (``virality.audio.loudness``, blockwise;
+  equal to pyloudnorm's within 0.1 LU), in LUFS — not Spotify's dB;
 * duration: decoded samples / sample rate, in milliseconds.
 
-Only the first ``ANALYSE_SECONDS`` of a longer file are analysed (its duration is still the
-whole file's). Problems raise ``AudioError`` with a one-line message for the user.
+The file is read block by block (``virality.audio.decode``): loudness is metered at the
+file's rate on every channel, and only a mono mix at ``ANALYSIS_RATE`` is kept for tempo and
+key. Only the first ``ANALYSE_SECONDS`` of a longer file are analysed (its duration is still
+the whole file's). Every value reported is inside its characteristic's valid range
+(``virality.features``): tempo is clipped to ``TEMPO_RANGE``, loudness and length are capped
+at the model's maximum (with a note), and what falls below a minimum (silence, a clip under
+``MIN_SECONDS``) is refused. Problems raise ``AudioError`` with a one-line message.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
-from virality.audio.decode import ANALYSE_SECONDS, AudioError, Decoded, decode
+from virality.audio.decode import ANALYSE_SECONDS, AudioError, AudioFormat, Decoded, decode
+from virality.audio.loudness import LoudnessMeter
 from virality.features import BY_NAME, FEATURE_NAMES, KEY_NAMES, MODE_NAMES
 
 MIN_SECONDS = 10.0
@@ -42,7 +49,24 @@ HOP = 128
 SMOOTH_FRAMES = 5
 """Hann smoothing of the onset envelope before autocorrelation (frames, ~58 ms)."""
 TEMPO_RANGE = (30.0, 250.0)
-"""BPM searched; 250 is the model's highest valid tempo."""
+"""BPM searched and reported (a refined estimate beyond either end is clipped to it); 250 is
+the model's highest valid tempo."""
+TEMPO_MIN_CLARITY = 0.2
+"""A tempo whose pulse clarity is below this is uncertain. White noise gives 0.08–0.11, the
+synthetic click tracks 0.95–1.00 and the chord-and-click songs 0.79–0.94
+(``python -m benchmarks.audio``)."""
+KEY_MIN_FIT = 0.5
+"""A key (and its mode) is uncertain when the pitch profile correlates less than this with
+every key profile: white noise gives 0.27–0.32, the 24 synthetic chord progressions
+0.85–0.91 (``python -m benchmarks.audio``). Noise's margins (0.07–0.12) are not near 0, so
+the margin alone could not tell it from music."""
+KEY_MIN_MARGIN = 0.05
+"""…or when the best key (mode) beats the runner-up by less than this: a near tie. The
+synthetic progressions' margins are 0.16–0.35; a lone sine, which has no mode, has a mode
+margin below it (tests/test_audio.py)."""
+SHORT_CLIP_SECONDS = 60.0
+"""A file shorter than this is probably a clip of a song (a TikTok sound is 15–60 s), not the
+whole song: its length is offered, not applied by default."""
 MEASURED = ("tempo", "key", "mode", "loudness", "duration")
 NOT_MEASURED = tuple(n for n in FEATURE_NAMES if n not in MEASURED)
 # Krumhansl & Kessler (1982) probe-tone ratings, tonic first.
@@ -55,13 +79,15 @@ class Measurement:
     """One measured characteristic in Spotify units, with a confidence in [0, 1].
 
     ``alternatives``: other plausible values (tempo: half and double), each
-    ``{"value": v, "support": s}`` with ``s`` on the confidence's scale.
+    ``{"value": v, "support": s}`` with ``s`` on the confidence's scale. ``doubt``: why the
+    value is uncertain (empty when it is not); an uncertain value is shown, not applied.
     """
 
     value: float
     confidence: float
     method: str
     alternatives: tuple[dict, ...] = ()
+    doubt: str = ""
 
     def to_json(self) -> dict:
         out = {"value": self.value, "confidence": round(self.confidence, 3)}
@@ -85,9 +111,25 @@ class AudioAnalysis:
     def truncated(self) -> bool:
         return self.analysed_seconds < self.file_seconds - 0.5
 
-    def song(self, base: dict[str, float]) -> dict[str, float]:
-        """``base`` with the measured characteristics replaced (the rest keep their values)."""
-        return {**base, **{name: m.value for name, m in self.values.items()}}
+    def held_back(self) -> dict[str, str]:
+        """``{name: why}`` for the measured values that are shown but not applied unless the
+        user asks: loudness (LUFS, not Spotify's dB), an uncertain tempo, key or mode, and
+        the length of a clip shorter than ``SHORT_CLIP_SECONDS``."""
+        why = {name: m.doubt for name, m in self.values.items() if m.doubt}
+        if "loudness" in self.values:
+            why["loudness"] = ("it is integrated loudness in LUFS (ITU-R BS.1770), not Spotify's loudness in dB; "
+                               "how the two relate could not be measured here")
+        if "duration" in self.values and self.file_seconds < SHORT_CLIP_SECONDS:
+            why["duration"] = (f"the file is {self.file_seconds:.0f} s long: a clip of the song, "
+                               "or the whole song?")
+        return why
+
+    def song(self, base: dict[str, float], names: Iterable[str] | None = None) -> dict[str, float]:
+        """``base`` with the measured values of ``names`` replaced (default: every measured value
+        not ``held_back``); the other characteristics keep their values."""
+        if names is None:
+            names = [n for n in self.values if n not in self.held_back()]
+        return {**base, **{name: self.values[name].value for name in names}}
 
     def to_json(self) -> dict:
         """``{"tempo": {"value": v, "confidence": c, "alternatives": [...]}, …}`` — only the
@@ -95,19 +137,15 @@ class AudioAnalysis:
         return {name: self.values[name].to_json() for name in MEASURED if name in self.values}
 
 
-def measure_loudness(samples: np.ndarray, rate: int) -> Measurement:
-    """ITU-R BS.1770-4 integrated loudness (LUFS) of ``samples`` ``(n, channels)``.
+def measure_loudness(lufs: float) -> Measurement:
+    """The BS.1770-4 integrated loudness ``lufs`` (from ``LoudnessMeter``) as a measurement.
 
-    Confidence 1: the value is exactly defined. Spotify's ``loudness`` (dB) comes from an
-    unpublished Echo Nest model; both are full-scale-referenced averages of the whole track,
-    but their offset could not be measured here (no audio of the training tracks).
+    Confidence 1: the value is exactly defined. It is in LUFS, not Spotify's ``loudness`` dB
+    (an unpublished Echo Nest model): both are full-scale-referenced averages of the whole
+    track, but their relation could not be measured here (no audio of the training tracks),
+    so the page shows it beside the control and does not apply it unless asked.
+    Silence (below ``SILENCE_LUFS``) is refused; above the model's maximum it is capped.
     """
-    import pyloudnorm
-
-    channels = samples[:, :5]  # BS.1770 weights up to 5 channels; more are rare and ignored
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pyloudnorm warns on clipping; the value still stands
-        lufs = float(pyloudnorm.Meter(rate).integrated_loudness(channels))  # float32: same value, half the time
     if not math.isfinite(lufs) or lufs < SILENCE_LUFS:
         level = "no sound at all" if not math.isfinite(lufs) else f"{lufs:.0f} LUFS"
         raise AudioError(f"the audio is silent or almost silent ({level}); nothing to measure")
@@ -115,14 +153,43 @@ def measure_loudness(samples: np.ndarray, rate: int) -> Measurement:
     return Measurement(round(min(lufs, feature.high), 2), 1.0, "ITU-R BS.1770-4 integrated loudness (LUFS)")
 
 
-def analysis_signal(samples: np.ndarray, rate: int) -> np.ndarray:
-    """Mono mix ``(n,)`` float32 resampled to ``ANALYSIS_RATE``."""
-    import soxr
+def mono_mix(block: np.ndarray) -> np.ndarray:
+    """The mean of the channels of ``block`` ``(frames, channels)``: ``(frames,)`` float32.
 
-    mono = samples.mean(axis=1, dtype=np.float32)
-    if rate == ANALYSIS_RATE:
-        return mono
-    return soxr.resample(mono, rate, ANALYSIS_RATE, quality="HQ").astype(np.float32)
+    Summed a column at a time: several times faster than ``mean(axis=1)`` on a few channels."""
+    mono = block[:, 0].astype(np.float32)
+    for channel in range(1, block.shape[1]):
+        mono += block[:, channel]
+    if block.shape[1] > 1:
+        mono *= np.float32(1 / block.shape[1])
+    return mono
+
+
+class AnalysisSink:
+    """Takes the decoded blocks: checks them, meters their loudness at the file's rate and
+    keeps only their mono mix at ``ANALYSIS_RATE`` (float32, 44 kB a second of audio)."""
+
+    def __init__(self, fmt: AudioFormat):
+        import soxr
+
+        self.loudness = LoudnessMeter(fmt.sample_rate, fmt.channels)
+        self.resampler = None if fmt.sample_rate == ANALYSIS_RATE else soxr.ResampleStream(
+            fmt.sample_rate, ANALYSIS_RATE, 1, dtype="float32", quality="HQ")
+        self.mono: list[np.ndarray] = []
+
+    def add(self, block: np.ndarray) -> None:
+        mono = mono_mix(block)
+        if not np.isfinite(mono).all():  # a NaN or inf in any channel reaches the mix
+            raise AudioError("the file is damaged: it decodes to invalid sample values")
+        self.loudness.add(block)
+        self.mono.append(mono if self.resampler is None else self.resampler.resample_chunk(mono))
+
+    def analysis_signal(self) -> np.ndarray:
+        """The mono mix ``(n,)`` float32 at ``ANALYSIS_RATE`` of everything added."""
+        if self.resampler is not None:
+            self.mono.append(self.resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+            self.resampler = None
+        return np.concatenate(self.mono) if self.mono else np.zeros(0, np.float32)
 
 
 def onset_envelope(mono: np.ndarray) -> np.ndarray:
@@ -169,12 +236,14 @@ def measure_tempo(envelope: np.ndarray) -> Measurement:
     lags = np.arange(int(math.floor(_bpm_to_lag(TEMPO_RANGE[1]))), max_lag)
     best = int(lags[np.argmax(r[lags] * tempo_prior(_lag_to_bpm(lags)))])
     lag = best + _parabola_offset(r[best - 1], r[best], r[best + 1])
-    bpm = _lag_to_bpm(lag)
+    bpm = float(np.clip(_lag_to_bpm(lag), *TEMPO_RANGE))  # the search's end lags can refine past 250
     alternatives = tuple(
         {"value": round(bpm * factor, 2), "support": round(_clip01(_interp(r, _bpm_to_lag(bpm * factor))), 3)}
         for factor in (0.5, 2.0) if 0 < bpm * factor <= BY_NAME["tempo"].high
     )
-    return Measurement(round(bpm, 2), _clip01(r[best]), "onset autocorrelation (pulse clarity)", alternatives)
+    clarity = _clip01(r[best])
+    doubt = f"no clear beat (pulse clarity {clarity:.2f} < {TEMPO_MIN_CLARITY})" if clarity < TEMPO_MIN_CLARITY else ""
+    return Measurement(round(bpm, 2), clarity, "onset autocorrelation (pulse clarity)", alternatives, doubt)
 
 
 def _parabola_offset(left: float, centre: float, right: float) -> float:
@@ -223,17 +292,27 @@ def measure_key(chroma: np.ndarray) -> tuple[Measurement, Measurement]:
 
     Confidences are correlation margins: key = best correlation − best with another tonic;
     mode = best − best of the other mode. A margin is 0 for a tie and rarely above 0.5.
+    Either is uncertain below ``KEY_MIN_MARGIN``, and both when even the best correlation
+    is below ``KEY_MIN_FIT`` (the sound resembles no key: noise, drums alone).
     """
     if np.ptp(chroma) < 1e-9:
         raise AudioError("the audio has no pitched sound to measure a key from")
     r = key_correlations(chroma)
     mode, tonic = np.unravel_index(np.argmax(r), r.shape)
     best = r[mode, tonic]
-    other_tonic = np.delete(r, tonic, axis=1).max()
-    other_mode = r[1 - mode].max()
+    key_margin = _clip01(best - np.delete(r, tonic, axis=1).max())
+    mode_margin = _clip01(best - r[1 - mode].max())
     method = "Krumhansl–Schmuckler key profiles (correlation margin)"
-    return (Measurement(float(tonic), _clip01(best - other_tonic), method),
-            Measurement(float(mode), _clip01(best - other_mode), method))
+    no_fit = f"the sound matches no key well (best correlation {best:.2f} < {KEY_MIN_FIT})" if best < KEY_MIN_FIT else ""
+    return (Measurement(float(tonic), key_margin, method, doubt=no_fit or _tie(key_margin, "key")),
+            Measurement(float(mode), mode_margin, method, doubt=no_fit or _tie(mode_margin, "mode")))
+
+
+def _tie(margin: float, what: str) -> str:
+    """Why a near-tie margin is uncertain, or ``""``."""
+    if margin >= KEY_MIN_MARGIN:
+        return ""
+    return f"the best {what} barely beats the runner-up (margin {margin:.2f} < {KEY_MIN_MARGIN})"
 
 
 def measure_duration(file_seconds: float) -> Measurement:
@@ -245,24 +324,24 @@ def measure_duration(file_seconds: float) -> Measurement:
 def analyse(source: str | Path | bytes | BinaryIO, max_seconds: float = ANALYSE_SECONDS) -> AudioAnalysis:
     """Measure tempo, key, mode, loudness and duration of an audio file (path, bytes or file object).
 
-    Raises ``AudioError`` (a ``ValueError``) with a plain message for unreadable, too short
-    or silent audio.
+    The file is decoded block by block (``decode``): memory stays bounded by the limits in
+    ``virality.audio.decode`` whatever its rate, channels and length. Raises ``AudioError``
+    (a ``ValueError``) with a plain message for unreadable, out-of-limits, too short or
+    silent audio.
     """
-    decoded = decode(source, max_seconds)
-    samples, rate = decoded.samples, decoded.sample_rate
+    sink, decoded = decode(source, AnalysisSink, max_seconds)
     if decoded.damaged and decoded.file_seconds < MIN_SECONDS:
         raise AudioError(f"the file is damaged: only {decoded.file_seconds:.1f} s of its "
-                         f"{decoded.declared_seconds:.1f} s could be decoded")
+                         f"{decoded.format.declared_seconds:.1f} s could be decoded")
     if decoded.file_seconds < MIN_SECONDS:
         raise AudioError(f"the clip is only {decoded.file_seconds:.1f} s long; at least {MIN_SECONDS:.0f} s "
                          "of music are needed to measure tempo and key")
-    if not np.all(np.isfinite(samples)):
-        raise AudioError("the file is damaged: it decodes to invalid sample values")
     import librosa
 
+    lufs = sink.loudness.integrated()
     try:
-        loudness = measure_loudness(samples, rate)
-        mono = analysis_signal(samples, rate)
+        loudness = measure_loudness(lufs)
+        mono = sink.analysis_signal()
         tempo = measure_tempo(onset_envelope(mono))
         key, mode = measure_key(mean_chroma(mono))
     except librosa.util.exceptions.ParameterError as err:
@@ -270,21 +349,24 @@ def analyse(source: str | Path | bytes | BinaryIO, max_seconds: float = ANALYSE_
     analysis = AudioAnalysis(
         values={"tempo": tempo, "key": key, "mode": mode, "loudness": loudness,
                 "duration": measure_duration(decoded.file_seconds)},
-        file_seconds=decoded.file_seconds, analysed_seconds=len(samples) / rate,
-        sample_rate=rate, channels=samples.shape[1])
-    return _with_notes(analysis, decoded)
+        file_seconds=decoded.file_seconds, analysed_seconds=decoded.analysed_seconds,
+        sample_rate=decoded.format.sample_rate, channels=decoded.format.channels)
+    return _with_notes(analysis, decoded, lufs)
 
 
-def _with_notes(analysis: AudioAnalysis, decoded: Decoded) -> AudioAnalysis:
+def _with_notes(analysis: AudioAnalysis, decoded: Decoded, lufs: float) -> AudioAnalysis:
     notes = []
     if decoded.damaged:
         notes.append(f"the file seems damaged: only {decoded.file_seconds:.1f} s of its "
-                     f"{decoded.declared_seconds:.1f} s could be decoded, and only those were measured")
+                     f"{decoded.format.declared_seconds:.1f} s could be decoded, and only those were measured")
     if analysis.truncated:
         notes.append(f"only the first {analysis.analysed_seconds / 60:.0f} minutes of "
                      f"{analysis.file_seconds / 60:.1f} were analysed (the length is the whole file's)")
     if analysis.file_seconds * 1000 > BY_NAME["duration"].high:
         notes.append("the file is longer than the model's 20-minute maximum; its length is set to 20:00")
+    if lufs > BY_NAME["loudness"].high:
+        notes.append(f"its loudness, {lufs:+.1f} LUFS, is above anything a real master reaches (samples beyond "
+                     f"full scale); it is capped at the model's maximum, {BY_NAME['loudness'].high:+.0f}")
     return AudioAnalysis(analysis.values, analysis.file_seconds, analysis.analysed_seconds,
                          analysis.sample_rate, analysis.channels, tuple(notes))
 
@@ -305,4 +387,5 @@ def describe_measurement(name: str, m: Measurement) -> str:
     confidence = "exact" if name in ("duration", "loudness") else f"confidence {m.confidence:.2f}"
     extra = "".join(f"; {'half' if a['value'] < m.value else 'double'} {a['value']:.1f} BPM "
                     f"(support {a['support']:.2f})" for a in m.alternatives)
-    return f"{text} ({confidence}{extra})"
+    doubt = f"; uncertain: {m.doubt}" if m.doubt else ""
+    return f"{text} ({confidence}{extra}{doubt})"

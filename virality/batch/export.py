@@ -18,6 +18,7 @@ from virality.plotting import BLUE, LIGHT, PANEL, TEXT
 
 FORMULA_START = re.compile(r"^[=+\-@\t\r]")
 REPORT_ROWS = 500
+EMPTY_CELL = "—"  # how the report shows a cell the file left empty (never "NaN")
 
 
 def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
@@ -103,7 +104,7 @@ def html_report(result: BatchResult, predictor: Predictor, title: str = "Track r
     shown = f"the top {len(table):,} of" if len(table) < result.n_scored else "all"
     problems = ""
     if len(result.problems):
-        listed = result.problems.head(200).to_html(index=False, escape=True, classes="table")
+        listed = result.problems.head(200).to_html(index=False, escape=True, classes="table", na_rep=EMPTY_CELL)
         problems = (f"<h2>Rows not scored</h2><p>{result.n_rows - result.n_scored:,} row(s) could not be scored "
                     f"(row numbers as in a spreadsheet, header = row 1).</p>{listed}")
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 
 from virality.explain.explanation import Explanation
 from virality.features import BY_NAME, FEATURES
-from virality.plotting import BAND, BLUE, GREEN, LIGHT, RED, axis_unit, axis_values, signed
+from virality.plotting import BAND, BLUE, GREEN, LIGHT, RED, axis_ticks, axis_unit, axis_values, signed
 
 UP, DOWN = GREEN, RED
 
@@ -20,41 +20,50 @@ def baseline_name(label: str) -> str:
     return "typical track" if label == "typical" else label
 
 
-def bar_label(row, baseline_label: str) -> str:
-    """``"Tempo 128 BPM vs typical 122 BPM: +2.1"``."""
-    return f"{row.label} {row.value_text} vs {baseline_label} {row.baseline_text}: {signed(row.attribution)}"
+def bar_label(row) -> str:
+    """``"Tempo 128 BPM"``: the characteristic and this song's value, short enough for a phone;
+    the bar's text gives the points, its hover the baseline's value (``bar_hover``)."""
+    return f"{row.label} {row.value_text}"
+
+
+def bar_hover(row, baseline_label: str) -> str:
+    """``"Tempo 128 BPM vs typical track 122 BPM: +2.1 points"``."""
+    return (f"{row.label} {row.value_text} vs {baseline_name(baseline_label)} {row.baseline_text}: "
+            f"{signed(row.attribution)} points")
 
 
 def waterfall_figure(explanation: Explanation) -> go.Figure:
     """From the baseline's score (top) to this song's (bottom), one bar per characteristic,
     largest |attribution| first."""
     table = explanation.table.reindex(explanation.table["attribution"].abs().sort_values(ascending=False).index)
-    labels = [bar_label(row, explanation.baseline_label) for row in table.itertuples()]
+    labels = [bar_label(row) for row in table.itertuples()]
     total = explanation.baseline_score + table["attribution"].sum()
+    start, end = baseline_name(explanation.baseline_label), "this song"
     fig = go.Figure(go.Waterfall(
         orientation="h", measure=["absolute", *["relative"] * len(table), "total"],
-        y=[baseline_name(explanation.baseline_label), *labels, "this song"],
-        x=[explanation.baseline_score, *table["attribution"], total],
+        y=[start, *labels, end], x=[explanation.baseline_score, *table["attribution"], total],
         text=[f"{explanation.baseline_score:.1f}", *[signed(a) for a in table["attribution"]], f"{total:.1f}"],
-        textposition="outside", increasing=dict(marker_color=UP), decreasing=dict(marker_color=DOWN),
-        totals=dict(marker_color=BLUE), connector=dict(line=dict(color=LIGHT))))
+        hovertext=[f"{start}: {explanation.baseline_score:.1f}",
+                   *[bar_hover(row, explanation.baseline_label) for row in table.itertuples()], f"{end}: {total:.1f}"],
+        hoverinfo="text", textposition="outside", increasing=dict(marker_color=UP),
+        decreasing=dict(marker_color=DOWN), totals=dict(marker_color=BLUE), connector=dict(line=dict(color=LIGHT))))
     path = explanation.baseline_score + np.concatenate([[0.0], np.cumsum(table["attribution"])])
     margin = max(2.0, 0.15 * float(path.max() - path.min()))
     low, high = float(path.min()) - margin, float(path.max()) + margin
     fig.update_layout(height=520, margin=dict(l=10, r=30, t=10, b=10), showlegend=False,
                       xaxis=dict(title="popularity (points)", range=[max(low, 0), min(high, 100)]),
-                      yaxis=dict(autorange="reversed"))
+                      yaxis=dict(autorange="reversed", automargin=True))
     return fig
 
 
 def sensitivity_figure(curves: pd.DataFrame, interval_level: float = 0.8) -> go.Figure:
     """A small panel per characteristic: the score as it sweeps its range, the interval as a
     band, the song's own value as a dot."""
-    fig = make_subplots(rows=3, cols=4, subplot_titles=[f.label for f in FEATURES], shared_yaxes=True,
-                        horizontal_spacing=0.03, vertical_spacing=0.12)
+    fig = make_subplots(rows=4, cols=3, subplot_titles=[f.label for f in FEATURES], shared_yaxes=True,
+                        horizontal_spacing=0.04, vertical_spacing=0.09)  # three across: still legible on a phone
     for index, feature in enumerate(FEATURES):
         part = curves[curves["feature"] == feature.name]
-        row, col = index // 4 + 1, index % 4 + 1
+        row, col = index // 3 + 1, index % 3 + 1
         x, _ = axis_values(feature.name, part["value"])
         shape = "hv" if feature.is_discrete else "linear"
         fig.add_trace(go.Scatter(x=x, y=part["high"], mode="lines", line=dict(width=0, shape=shape),
@@ -70,9 +79,11 @@ def sensitivity_figure(curves: pd.DataFrame, interval_level: float = 0.8) -> go.
         fig.add_trace(go.Scatter(x=x[current.index], y=current["score"], mode="markers",
                                  marker=dict(color="black", size=9), name="this song", showlegend=index == 0,
                                  hovertemplate="this song: %{y:.1f}<extra></extra>"), row=row, col=col)
-        fig.update_xaxes(title_text=axis_unit(feature.name), title_font_size=10, row=row, col=col)
+        fig.update_xaxes(title_text=axis_unit(feature.name), title_font_size=10, row=row, col=col,
+                         **axis_ticks(feature.name, narrow=True))
     fig.update_yaxes(range=[0, 100])
-    fig.update_layout(height=720, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.08))
+    fig.update_annotations(font_size=12)  # the panel titles
+    fig.update_layout(height=900, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.06))
     return fig
 
 
@@ -108,12 +119,14 @@ def pair_figure(grid: pd.DataFrame, first: str, second: str, song: Mapping[str, 
     """The score over two characteristics (a heatmap) with the current song marked."""
     a, x_title = axis_values(first, np.unique(grid["first"]))
     b, y_title = axis_values(second, np.unique(grid["second"]))
-    z = grid.pivot(index="second", columns="first", values="score").to_numpy()
-    fig = go.Figure(go.Heatmap(x=a, y=b, z=z, colorscale="Viridis", colorbar=dict(title="score"),
-                               hovertemplate="%{x:.2f}, %{y:.2f}: %{z:.1f}<extra></extra>"))
+    wide = grid.pivot(index="second", columns="first", values="score")
+    fa, fb = BY_NAME[first], BY_NAME[second]
+    hover = [[f"{fa.label} {fa.format(va)}, {fb.label} {fb.format(vb)}" for va in wide.columns] for vb in wide.index]
+    fig = go.Figure(go.Heatmap(x=a, y=b, z=wide.to_numpy(), colorscale="Viridis", colorbar=dict(title="score"),
+                               text=hover, hovertemplate="%{text}: %{z:.1f}<extra></extra>"))
     fig.add_trace(go.Scatter(x=[axis_values(first, song[first])[0]], y=[axis_values(second, song[second])[0]],
                              mode="markers", marker=dict(color="white", size=14, symbol="x", line=dict(color="black", width=2)),
                              name="this song"))
-    fig.update_layout(height=460, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=x_title,
-                      yaxis_title=y_title, showlegend=False)
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=10, b=10), showlegend=False,
+                      xaxis=dict(title=x_title, **axis_ticks(first)), yaxis=dict(title=y_title, **axis_ticks(second)))
     return fig

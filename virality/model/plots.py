@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from virality.features import BY_NAME
 from virality.model.prediction import Prediction, Predictor
-from virality.plotting import BLUE, GREY, LIGHT, RED, axis_values
+from virality.plotting import BLUE, GREY, LIGHT, RED, axis_ticks, axis_values
 
 
 def heldout_figure(bins: pd.DataFrame, histogram: pd.DataFrame) -> go.Figure:
@@ -58,8 +58,9 @@ def shape_figure(rows: pd.DataFrame, name: str) -> go.Figure:
     feature = BY_NAME[name]
     labels = [feature.format(v) for v in rows["value"]]
     fig = go.Figure()
-    if feature.is_discrete:
-        fig.add_trace(go.Bar(x=labels, y=rows["points"], marker_color=BLUE))
+    if feature.is_discrete:  # at their numbers, named by axis_ticks: "F♯" and "minor" fit a small panel
+        fig.add_trace(go.Bar(x=rows["value"], y=rows["points"], marker_color=BLUE, text=labels, textposition="none",
+                             hovertemplate="%{text}: %{y:+.1f} points<extra></extra>"))
         x_title = feature.unit
     else:
         x, x_title = axis_values(name, rows["value"])
@@ -67,7 +68,8 @@ def shape_figure(rows: pd.DataFrame, name: str) -> go.Figure:
                                  text=labels, hovertemplate="%{text}: %{y:+.1f} points<extra></extra>"))
     fig.add_hline(y=0, line=dict(color=GREY, dash="dot"))
     fig.update_layout(height=240, margin=dict(l=10, r=10, t=30, b=10), title=dict(text=feature.label, x=0),
-                      yaxis=dict(title="points"), xaxis=dict(title=dict(text=x_title, font=dict(size=11))),
+                      yaxis=dict(title="points"), xaxis=dict(title=dict(text=x_title, font=dict(size=11)),
+                                                             **axis_ticks(name)),
                       showlegend=False)
     return fig
 
@@ -84,7 +86,7 @@ def surface_figure(surface: pd.DataFrame, pair: tuple[str, str]) -> go.Figure:
                                colorbar=dict(title="points"), text=hover,
                                hovertemplate="%{text}<br>%{z:+.1f} points<extra></extra>"))
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), title=dict(text=f"{a.label} × {b.label}", x=0),
-                      xaxis=dict(title=x_title), yaxis=dict(title=y_title))
+                      xaxis=dict(title=x_title, **axis_ticks(pair[0])), yaxis=dict(title=y_title, **axis_ticks(pair[1])))
     return fig
 
 

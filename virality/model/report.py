@@ -154,3 +154,34 @@ def paired_difference(results: dict, a: str, b: str) -> dict:
     return {"mean": float(diff.mean()), "se": float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0,
             "a_better": int(np.sum(diff < 0)), "n": len(diff)}
 
+
+
+def classical_baselines(results: dict, network: str) -> list[str]:
+    """The non-network models ``network`` was paired against in the benchmark (e.g.
+    ``["random_forest", "lightgbm"]``), best RMSE first."""
+    names = [key.split(" - ", 1)[1] for key in results["paired"] if key.startswith(f"{network} - ")]
+    return sorted(names, key=lambda name: results["candidates"][name]["rmse"]["mean"])
+
+
+def comparison_words(paired: dict) -> str:
+    """ "level with", "better than" or "behind" for an RMSE difference ``{"mean", "se"}``
+    (network − other, points): a margin inside two standard errors is "level with"."""
+    if abs(paired["mean"]) <= 2 * paired["se"]:
+        return "level with"
+    return "better than" if paired["mean"] < 0 else "behind"
+
+
+def headline(results: dict, network: str) -> str | None:
+    """One plain sentence from the benchmark: how far off ``network`` typically is (its
+    cross-validated MAE) and how it compares with the best classical model, e.g. "Typically
+    off by ±19 points of 100 on songs it never saw; level with the best classical model
+    (random forest)." None when the benchmark did not score ``network``."""
+    if network not in results["candidates"]:
+        return None
+    sentence = f"Typically off by ±{results['candidates'][network]['mae']['mean']:.0f} points of 100 on songs it never saw"
+    baselines = classical_baselines(results, network)
+    if baselines:
+        best = baselines[0]
+        words = comparison_words(results["paired"][f"{network} - {best}"])
+        sentence += f"; {words} the best classical model ({best.replace('_', ' ')})"
+    return sentence + "."
