@@ -116,6 +116,48 @@ class Distribution:
     normal_correlation: np.ndarray
 
 
+@dataclass(frozen=True)
+class FitMetrics:
+    """``fit.fit_metrics`` under equal priors: AUC, log loss, Brier score, ECE (0–1 scale)."""
+
+    auc: float
+    log_loss: float
+    brier: float
+    ece: float
+
+
+@dataclass(frozen=True, eq=False)
+class FitInfo:
+    """The TikTok-fit model (``virality.model.fit``): its recipe, its Platt scaling, the input
+    transform's knots (``preprocessing``), its out-of-fold figures (``overall`` and ``era``:
+    against catalogue tracks released 2017 or later), the reliability curve
+    (``reliability``: bins of ``fit.calibration_bins``), the fit of catalogue and TikTok
+    tracks at the 101 percent ``levels`` (``catalogue_quantiles``, ``tiktok_quantiles``), and
+    what it was trained on (``data``)."""
+
+    config: Mapping[str, Any]
+    platt: np.ndarray
+    preprocessing: Mapping[str, Any]
+    overall: FitMetrics
+    era: FitMetrics
+    reliability: tuple
+    levels: np.ndarray
+    catalogue_quantiles: np.ndarray
+    tiktok_quantiles: np.ndarray
+    data: Mapping[str, Any]
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], source: str) -> FitInfo:
+        section = _section(raw, "fit", source)
+        metrics = _section(section, "metrics", source, "fit.")
+        return _build(cls, raw, "fit", source, overall=_build(FitMetrics, metrics, "overall", source, "fit.metrics."),
+                      era=_build(FitMetrics, metrics, "era", source, "fit.metrics."),
+                      reliability=tuple(MappingProxyType(dict(b)) for b in _required(section, "reliability", source, "fit.")),
+                      config=MappingProxyType(dict(_section(section, "config", source, "fit."))),
+                      preprocessing=MappingProxyType(dict(_section(section, "preprocessing", source, "fit."))),
+                      data=MappingProxyType(dict(_section(section, "data", source, "fit."))))
+
+
 @dataclass(frozen=True, eq=False)
 class BundleMetadata:
     """Typed view of ``metadata.json`` (``from_dict``); ``files``: SHA-256 per bundle file."""
@@ -131,6 +173,7 @@ class BundleMetadata:
     distribution: Distribution
     files: Mapping[str, str]
     train_seconds: float | None = None
+    fit: FitInfo | None = None  # None: trained without the catalogue (no TikTok fit)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], source: str = "metadata.json") -> BundleMetadata:
@@ -155,6 +198,7 @@ class BundleMetadata:
             distribution=_build(Distribution, raw, "distribution", source),
             files=MappingProxyType(dict(raw.get("files", {}))),  # load_bundle says when they are missing
             train_seconds=raw.get("train_seconds"),
+            fit=FitInfo.from_dict(raw, source) if "fit" in raw else None,
         )
 
 

@@ -22,9 +22,11 @@ from tqdm.auto import tqdm
 from virality import __version__
 from virality.chunks import row_chunks
 from virality.config import TrainConfig
+from virality.data.catalogue import ERA_YEAR, load_fit_data
 from virality.data.tracks import GROUP_COLUMN, TARGET, file_sha256, group_kfold, group_split, load_tracks
 from virality.features import FEATURE_NAMES, FEATURES
 from virality.model.bundle import SCHEMA_VERSION, save_bundle
+from virality.model.fit import FitConfig, TikTokFit, calibration_bins, fit_metrics, train_fit
 from virality.model.interval import fit_score_interval, interval_bounds
 from virality.model.metrics import coverage, coverage_by_decile, regression_metrics
 from virality.model.networks import Preprocessing, ViralityModel, rank_pairs
@@ -235,9 +237,11 @@ def distribution_summary(model: ViralityModel, X_train: np.ndarray) -> dict:
 
 
 def train(data_path: str | Path, out_dir: str | Path, config: TrainConfig | None = None,
-          progress: bool = True) -> dict:
-    """Train on ``data_path`` with the shipped recipe (``fit_shipped``), write the bundle to
-    ``out_dir``. Returns the metadata written to ``out_dir/metadata.json``.
+          progress: bool = True, catalogue_path: str | Path | None = None,
+          fit_config: FitConfig | None = None) -> dict:
+    """Train on ``data_path`` with the shipped recipe (``fit_shipped``) and, given the
+    catalogue (``spotify_songs.csv``), the TikTok-fit model (``virality.model.fit``); write the
+    bundle to ``out_dir``. Returns the metadata written to ``out_dir/metadata.json``.
     """
     config = config or TrainConfig()
     torch.set_num_threads(config.threads)
@@ -279,10 +283,42 @@ def train(data_path: str | Path, out_dir: str | Path, config: TrainConfig | None
         "distribution": distribution_summary(model, X),
         "history": {"fold_best_epochs": crossfit.best_epochs, "final_epochs": int(np.median(crossfit.best_epochs)) + 1},
         "versions": _library_versions(),
-        "train_seconds": round(time.perf_counter() - started, 2),
     }
-    save_bundle(out_dir, model, metadata)
+    fit = None
+    if catalogue_path is not None:
+        fit, metadata["fit"] = train_tiktok_fit(data_path, catalogue_path, fit_config or FitConfig(seed=config.seed))
+    metadata["train_seconds"] = round(time.perf_counter() - started, 2)
+    save_bundle(out_dir, model, metadata, fit=fit)
     return metadata
+
+
+def train_tiktok_fit(data_path: str | Path, catalogue_path: str | Path, config: FitConfig) -> tuple[TikTokFit, dict]:
+    """The TikTok-fit model on both files and the ``fit`` section of metadata.json: recipe,
+    Platt scaling, the transform's knots, out-of-fold figures overall and in the era check,
+    the reliability curve, catalogue and TikTok quantiles of the fit, the data's summary."""
+    started = time.perf_counter()
+    data = load_fit_data(data_path, catalogue_path)
+    X, y = data.X, data.y
+    fit, oof, histories = train_fit(X, y, data.groups, config)
+    era = data.era_mask()
+    percent = 100 * oof
+    section = {
+        "config": config.to_dict(),
+        "platt": fit.platt.tolist(),
+        "preprocessing": fit.parts[0].preprocessing.to_dict(),
+        "metrics": {"overall": fit_metrics(y, oof), "era": fit_metrics(y[era], oof[era])},
+        "reliability": calibration_bins(y, oof),
+        "levels": PERCENTILE_LEVELS.tolist(),
+        "catalogue_quantiles": np.quantile(percent[y == 0], PERCENTILE_LEVELS / 100).tolist(),
+        "tiktok_quantiles": np.quantile(percent[y == 1], PERCENTILE_LEVELS / 100).tolist(),
+        "data": {**data.sources, "songs": int(len(np.unique(data.groups))), "era_year": ERA_YEAR,
+                 "era_catalogue_tracks": int(((y == 0) & era).sum()),
+                 "evaluation": f"{config.folds}-fold cross-fitting grouped by song, stratified by side "
+                               "(out-of-fold probabilities)"},
+        "history": histories,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    return fit, section
 
 
 def _plain(kwargs: dict) -> dict:
