@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/data/tiktok_tracks.csv
+CATALOGUE ?= ../shared/data/spotify_songs.csv
 
 .PHONY: run test test-all lint bench train clean
 
@@ -41,7 +42,8 @@ bench: $(VENV)/.bench
 	for b in $(BENCHES); do $(PY) -m benchmarks.$$b --data $(DATA) || exit 1; done
 
 train: $(VENV)/.runtime
-	$(PY) -m virality train --data $(DATA) --out artifacts
+	$(PY) -m virality train --data $(DATA) --catalogue $(CATALOGUE) --out artifacts
+	$(PY) -m virality train --data $(DATA) --out artifacts/additive --arch additive
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-output

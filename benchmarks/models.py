@@ -1,4 +1,4 @@
-"""Every candidate model on tracks it never saw: 5-fold CV grouped by ``track_id`` × 3 seeds.
+"""Every candidate model on tracks it never saw: 5-fold CV grouped by song × 3 seeds.
 
     python -m benchmarks.models --data ../shared/data/tiktok_tracks.csv      # full (~15 min, 2 cores)
     python -m benchmarks.models --data PATH --quick --out /tmp/x             # seconds: the test's run
@@ -8,16 +8,19 @@ backbone in ``virality.models.ARCHITECTURES``. Every tuning choice is made insid
 training fold only (nested): ridge's alpha by leave-one-out on the fold, the forest's leaf
 size by its out-of-bag error, LightGBM's leaves/child size and number of trees on an inner
 grouped validation split, each network's configuration (``NEURAL_GRIDS``) on an inner grouped
-validation split (the same split stops its training early). Each network's 80 % interval is
-calibrated exactly as ``python -m virality train`` does: cross-fitted on the outer training
-fold (``virality.train.calibrate_interval``: out-of-fold scores of every training-fold track
-from ``calibration_folds`` inner models, the curve's shape chosen by inner cross-validated
-per-decile coverage); for comparison, the old recipe (a quadratic fitted on the inner validation
-tracks only) is scored on the same folds. The outer test fold is only ever scored.
+validation split (the same split stops its training early). The shipped network (``blend``) is
+trained exactly as ``python -m virality train`` trains it (``virality.model.training.fit_shipped``):
+cross-fitted on the outer training fold (``calibration_folds`` inner models, each early-stopped
+on its own hold-out), the interval fitted to those out-of-fold scores, then the final model
+trained on the whole training fold for the folds' median epoch count. The other networks' 80 %
+intervals are cross-fitted the same way. For comparison every interval stands beside the honest
+alternative: a constant interval, the training fold's 10th–90th percentiles of popularity,
+whatever the score. Groups are songs (``track_id`` or lower-cased name + artist). The outer test
+fold is only ever scored.
 
 Writes ``<out>/models.{md,json}``: R², RMSE, MAE, Spearman (mean ± std over folds × seeds),
-the interval's held-out coverage overall and per decile of predicted score and its mean
-width, for both calibrations, paired RMSE
+the interval's held-out coverage overall and per decile of predicted score, its mean
+width and interval score (Winkler, α = 0.2), for the model's interval and the constant one, paired RMSE
 differences of each network against the forest and LightGBM, and a 10 × 10 histogram of
 (predicted, actual) on held-out tracks per candidate (counts only: no rows of the data).
 """
@@ -34,13 +37,13 @@ import numpy as np
 import torch
 
 from benchmarks.common import RESULTS, machine, parser
-from virality.config import TrainConfig
-from virality.data.tracks import ID_COLUMN, TARGET, file_sha256, group_kfold, group_split, load_tracks
+from virality.config import SHIPPED_ARCH, TrainConfig
+from virality.data.tracks import GROUP_COLUMN, TARGET, file_sha256, group_kfold, group_split, load_tracks
 from virality.features import FEATURE_NAMES
-from virality.model.interval import fit_score_interval, interval_bounds
+from virality.model.interval import interval_bounds
 from virality.model.metrics import coverage, coverage_by_decile, regression_metrics
 from virality.model.networks import Preprocessing, ViralityModel
-from virality.model.training import calibrate_interval, fit_model, predict_numpy
+from virality.model.training import calibrate_interval, fit_model, fit_shipped, predict_numpy
 
 METRICS = ("r2", "rmse", "mae", "spearman")
 INNER_VAL = 0.15  # share of an outer training fold's tracks held out for inner tuning / early stopping
@@ -72,8 +75,8 @@ NEURAL_GRIDS: dict[str, list[dict]] = {
     ],
 }
 QUICK_OVERRIDES = {"max_epochs": 4, "patience": 2, "calibration_folds": 2}
-# how each network's interval is calibrated: the shipped recipe, then the old one for comparison
-INTERVALS = ("crossfit", "validation_quadratic")
+# each network's interval: the shipped recipe's, then the constant 10th–90th percentile interval
+INTERVALS = ("crossfit", "constant")
 
 
 @dataclasses.dataclass
@@ -149,30 +152,45 @@ def run_lightgbm(fold: Fold) -> tuple[np.ndarray, dict]:
 
 
 def run_network(arch: str, fold: Fold, calibration_folds: int | None = None) -> tuple[np.ndarray, dict, dict]:
-    """Fit each grid configuration on the inner split, keep the best on inner validation.
-    Returns test predictions, the chosen configuration and its intervals by ``INTERVALS``
-    name: cross-fitted on the training fold with the chosen configuration (as the shipped
-    recipe does; ``calibration_folds`` overrides TrainConfig's), and the old quadratic
-    fitted on the inner validation tracks that also stopped training."""
-    fit, val = fold.inner_split()
-    best = None
-    for overrides in NEURAL_GRIDS[arch]:
-        config = dataclasses.replace(TrainConfig(seed=fold.seed, arch=arch, threads=1), **overrides,
-                                     **(QUICK_OVERRIDES if fold.quick else {}))
-        model, history = fit_model(fold.X_train[fit], fold.y_train[fit], fold.X_train[val], fold.y_train[val],
-                                   config, progress=False)
-        if best is None or history["best_val_rmse"] < best[0]:
-            best = (history["best_val_rmse"], config, overrides, model)
-    _, config, overrides, model = best
-    if calibration_folds:
-        config = dataclasses.replace(config, calibration_folds=calibration_folds)
-    val_score = np.clip(predict_numpy(model, fold.X_train[val]), 0, 100)
-    intervals = {"crossfit": calibrate_interval(fold.X_train, fold.y_train, fold.ids_train, config),
-                 "validation_quadratic": fit_score_interval(val_score, fold.y_train[val], config.interval_level,
-                                                            ("poly2",))}
-    chosen = {**overrides, "arch_kwargs": {k: v for k, v in model.arch_kwargs.items()},
-              "interval_form": intervals["crossfit"]["selection"]["form"]}
-    return predict_numpy(model, fold.X_test), chosen, intervals
+    """The shipped network by the shipped recipe (``fit_shipped``); any other network: each grid
+    configuration fitted on the inner split, the best on inner validation kept, its interval
+    cross-fitted on the training fold. Returns raw test predictions, what was chosen and
+    ``{interval name: fn(clipped test scores) -> (low, high)}``."""
+    quick = QUICK_OVERRIDES if fold.quick else {}
+    if arch == SHIPPED_ARCH:
+        (overrides,) = NEURAL_GRIDS[arch]
+        config = dataclasses.replace(TrainConfig(seed=fold.seed, arch=arch, threads=1), **overrides, **quick)
+        if calibration_folds:
+            config = dataclasses.replace(config, calibration_folds=calibration_folds)
+        model, interval, crossfit = fit_shipped(fold.X_train, fold.y_train, fold.ids_train, config)
+        chosen = {**overrides, "recipe": "fit_shipped", "fold_best_epochs": crossfit.best_epochs}
+    else:
+        fit, val = fold.inner_split()
+        best = None
+        for overrides in NEURAL_GRIDS[arch]:
+            config = dataclasses.replace(TrainConfig(seed=fold.seed, arch=arch, threads=1), **overrides, **quick)
+            model, history = fit_model(fold.X_train[fit], fold.y_train[fit], fold.X_train[val], fold.y_train[val],
+                                       config, progress=False)
+            if best is None or history["best_val_rmse"] < best[0]:
+                best = (history["best_val_rmse"], config, overrides, model)
+        _, config, overrides, model = best
+        if calibration_folds:
+            config = dataclasses.replace(config, calibration_folds=calibration_folds)
+        interval = calibrate_interval(fold.X_train, fold.y_train, fold.ids_train, config)
+        chosen = {**overrides, "arch_kwargs": {k: v for k, v in model.arch_kwargs.items()}}
+    chosen["interval_form"] = interval["selection"]["form"]
+    tail = (1 - config.interval_level) / 2
+    constant = np.quantile(fold.y_train, [tail, 1 - tail])
+    intervals = {"crossfit": lambda score: interval_bounds(interval, score),
+                 "constant": lambda score: (np.full(len(score), constant[0]), np.full(len(score), constant[1]))}
+    return predict_numpy(model, fold.X_test), chosen, {**intervals, "_selection": interval["selection"]}
+
+
+def interval_score(y: np.ndarray, low: np.ndarray, high: np.ndarray, level: float = 0.8) -> float:
+    """Mean Winkler interval score in points (lower is better): the width, plus 2/α times how
+    far a track falls outside (α = 1 − level). Rewards a narrow interval only where it still holds."""
+    alpha = 1 - level
+    return float(np.mean(high - low + (2 / alpha) * (np.maximum(low - y, 0) + np.maximum(y - high, 0))))
 
 
 BASELINES = {"mean": run_mean, "ridge": run_ridge, "random_forest": run_forest, "lightgbm": run_lightgbm}
@@ -224,12 +242,13 @@ def _run_fold(X, y, ids, task, quick: bool, candidates: list[str], calibration_f
                   **regression_metrics(fold.y_test, pred)}
         low_high = None
         if name in NEURAL_GRIDS:
-            low_high = {method: interval_bounds(intervals[method], pred) for method in INTERVALS}
+            low_high = {method: intervals[method](pred) for method in INTERVALS}
             for method, (low, high) in low_high.items():
                 key = "" if method == "crossfit" else f"_{method}"
                 record[f"coverage{key}"] = coverage(fold.y_test, low, high)
                 record[f"mean_width{key}"] = float(np.mean(high - low))
-            selection = intervals["crossfit"]["selection"]
+                record[f"interval_score{key}"] = interval_score(fold.y_test, low, high)
+            selection = intervals["_selection"]
             record["inner_cv_coverage"] = selection["cv_coverage"]
             record["inner_cv_coverage_by_decile"] = selection["cv_coverage_by_decile"]
         out[name] = (record, pred, low_high)
@@ -270,7 +289,9 @@ def interval_summary(y: np.ndarray, pooled: dict, bounds: dict, records: list[di
             "std": float(np.std([r[f"coverage{suffix}"] for r in records])),
             "by_decile_mean": np.mean(per_seed, axis=0).tolist(),
             "by_decile_std": np.std(per_seed, axis=0).tolist(),
-            "mean_width": float(np.mean([np.mean(bounds[s][1] - bounds[s][0]) for s in seeds]))}
+            "mean_width": float(np.mean([np.mean(bounds[s][1] - bounds[s][0]) for s in seeds])),
+            "interval_score": float(np.mean([r[f"interval_score{suffix}"] for r in records])),
+            "interval_score_std": float(np.std([r[f"interval_score{suffix}"] for r in records]))}
 
 
 def binned_actual(pred: np.ndarray, y: np.ndarray, n_bins: int = 10) -> list[dict]:
@@ -303,7 +324,7 @@ def best_network(summary: dict) -> str:
 
 
 def markdown(summary: dict, paired: dict, meta: dict) -> str:
-    lines = [f"# Models on unseen tracks ({meta['folds']}-fold CV grouped by track_id × {len(meta['seeds'])} seeds,"
+    lines = [f"# Models on unseen tracks ({meta['folds']}-fold CV grouped by song × {len(meta['seeds'])} seeds,"
              f" {meta['tracks']:,} tracks{', QUICK sample' if meta['quick'] else ''})", "",
              "| model | R² | RMSE | MAE | Spearman | 80 % interval coverage | s / fold |",
              "|---|---|---|---|---|---|---|"]
@@ -332,19 +353,21 @@ def coverage_lines(summary: dict, best: str | None, meta: dict) -> list[str]:
              f"seeds ± std over seeds for the shipped network), overall (mean ± std over folds) and mean width in "
              f"points. *cross-fitted*: calibrated on out-of-fold scores of the whole training fold "
              f"({meta['calibration_folds']} inner folds), the ends' shape chosen by inner cross-validated per-decile "
-             "coverage (the shipped recipe); *validation quadratic*: the old recipe, a quadratic fitted on the "
-             "inner validation tracks that also stopped training.", "",
-             "| network, calibration | " + " | ".join(str(d + 1) for d in range(10)) + " | overall | width |",
-             "|---" * 13 + "|"]
+             "coverage (the shipped recipe); *constant*: the training fold's 10th–90th percentiles of popularity "
+             "for every track, whatever its score (the honest alternative). Interval score: mean Winkler score "
+             "(α = 0.2) in points, lower is better (mean ± std over folds).", "",
+             "| network, interval | " + " | ".join(str(d + 1) for d in range(10)) + " | overall | width | interval score |",
+             "|---" * 14 + "|"]
     for name in nets:
-        for key, label in (("coverage", "cross-fitted"), ("coverage_validation_quadratic", "validation quadratic")):
+        for key, label in (("coverage", "cross-fitted"), ("coverage_constant", "constant")):
             if key not in summary[name]:
                 continue
             cov = summary[name][key]
             cells = [f"{c:.1%}" + (f" ± {sd:.1%}" if name == best and key == "coverage" else "")
                      for c, sd in zip(cov["by_decile_mean"], cov["by_decile_std"])]
             lines.append(f"| {name}, {label} | " + " | ".join(cells)
-                         + f" | {cov['mean']:.1%} ± {cov['std']:.1%} | {cov['mean_width']:.1f} |")
+                         + f" | {cov['mean']:.1%} ± {cov['std']:.1%} | {cov['mean_width']:.1f} "
+                         f"| {cov['interval_score']:.2f} ± {cov['interval_score_std']:.2f} |")
     return lines
 
 
@@ -366,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         tracks = tracks.sample(min(300, len(tracks)), random_state=0).reset_index(drop=True)
     X = tracks[list(FEATURE_NAMES)].to_numpy(np.float64)
     y = tracks[TARGET].to_numpy(np.float64)
-    ids = tracks[ID_COLUMN].to_numpy()
+    ids = tracks[GROUP_COLUMN].to_numpy()
     candidates = args.only or [*BASELINES, *NEURAL_GRIDS]
     started = time.perf_counter()
     run = evaluate(X, y, ids, seeds, n_folds, args.quick, candidates, 1 if args.quick else args.jobs,

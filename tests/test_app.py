@@ -17,7 +17,7 @@ def test_first_render_shows_the_typical_song_score(app, bundled):
     sidebar = " ".join(c.value for c in app.sidebar.caption)
     assert "typically off by" in sidebar
     cv_r2 = load_results()["candidates"][bundled.info.model.arch]["r2"]["mean"]
-    assert "cross-validation by track" in sidebar and f"R² {cv_r2:.2f}" in sidebar
+    assert "cross-validation by song" in sidebar and f"R² {cv_r2:.2f}" in sidebar
 
 
 def test_moving_a_slider_shows_exactly_what_virality_predicts(app, bundled):

@@ -333,7 +333,7 @@ def test_the_cli_reads_the_same_variants(tmp_path, bundled):
     done = run("score", str(source), "-o", str(out))
     assert done.code == 0, done.stderr
     scored = pd.read_csv(out, dtype=str, keep_default_na=False)
-    assert list(scored.columns) == [*given.columns, "predicted_popularity", "low", "high", "percentile", "problem"]
+    assert list(scored.columns) == [*given.columns, "predicted_popularity", "low", "high", "percentile", "tiktok_fit", "problem"]
     np.testing.assert_allclose(scored["predicted_popularity"].astype(float), engine_scores(bundled, frame), atol=1e-3)
     assert scored["Length"].tolist() == given["Length"].tolist()
 

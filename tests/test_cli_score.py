@@ -29,7 +29,7 @@ def scored_with_bad_rows(tmp_path_factory):
 def test_score_keeps_every_row_and_column_and_adds_the_contract(scored_with_bad_rows):
     frame, done, out = scored_with_bad_rows
     assert done.code == 0, done.stderr
-    assert list(out.columns) == [*frame.columns, "predicted_popularity", "low", "high", "percentile", "problem"]
+    assert list(out.columns) == [*frame.columns, "predicted_popularity", "low", "high", "percentile", "tiktok_fit", "problem"]
     assert out["title"].tolist() == frame["title"].tolist()
     assert out["tempo"].tolist() == frame["tempo"].fillna("").tolist()
 

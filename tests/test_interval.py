@@ -133,8 +133,9 @@ def test_training_records_how_the_interval_was_calibrated(tiny_bundle):
     _, metadata = tiny_bundle
     interval, data = metadata["interval"], metadata["data"]
     assert interval["method"] == "crossfit_quantile_regression" and "cross-fitted" in interval["calibration"]
-    assert interval["calibration_tracks"] == data["train_tracks"] + data["val_tracks"]
-    assert len(interval["test_coverage_by_decile"]) == 10 and 0 < interval["test_mean_width"] <= 100
+    assert interval["calibration_tracks"] == data["tracks"] == data["train_tracks"]
+    assert interval["calibration_songs"] == data["songs"]
+    assert len(interval["fitted_coverage_by_decile"]) == 10 and 0 < interval["fitted_mean_width"] <= 100
     assert interval["selection"]["form"] in metadata["config"]["interval_forms"]
     assert metadata["config"]["calibration_folds"] == TrainConfig().calibration_folds
 

@@ -31,7 +31,7 @@ def test_a_bundle_without_a_section_is_refused_naming_it(bundle_copy, section):
 
 
 @pytest.mark.parametrize("section, field", [("distribution", "d2_threshold"), ("interval", "half_width"),
-                                            ("scores", "predicted_quantiles"), ("data", "test_tracks"),
+                                            ("scores", "predicted_quantiles"), ("data", "songs"),
                                             ("training_medians", "tempo")])
 def test_a_missing_field_is_named_with_its_section(bundle_copy, section, field):
     rewrite(bundle_copy, lambda meta: meta[section].pop(field))
@@ -51,7 +51,7 @@ def test_the_typed_view_says_what_the_committed_file_says(bundled):
     assert info.feature_names == FEATURE_NAMES
     assert info.model.arch == raw["model"]["arch"] and dict(info.model.arch_kwargs) == raw["model"]["arch_kwargs"]
     assert info.config == TrainConfig.from_dict(raw["config"])
-    assert info.data.test_tracks == raw["data"]["test_tracks"] and info.data.rows == raw["data"]["rows"]
+    assert info.data.songs == raw["data"]["songs"] and info.data.rows == raw["data"]["rows"]
     assert dict(info.training_medians) == raw["training_medians"]
     assert info.metrics.model.mae == raw["metrics"]["model"]["mae"]
     assert info.metrics.ridge.spearman == raw["metrics"]["ridge"]["spearman"]

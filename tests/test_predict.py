@@ -20,12 +20,15 @@ def test_committed_artifacts_reproduce_recorded_predictions(bundled):
         assert prediction.low == pytest.approx(record["low"], abs=1e-3)
         assert prediction.high == pytest.approx(record["high"], abs=1e-3)
         assert prediction.percentile == pytest.approx(record["percentile"], abs=1e-2)
+        assert prediction.tiktok_fit == pytest.approx(record["tiktok_fit"], abs=1e-3)
+    assert recorded["fit_sha256"] == bundled.info.files["fit.pt"]
 
 
 def test_every_prediction_has_an_interval_and_percentile(bundled):
     tracks = demo_tracks()
     result = bundled.predict_frame(tracks[list(FEATURE_NAMES)])
-    assert list(result.columns) == ["predicted_popularity", "low", "high", "percentile"]
+    assert list(result.columns) == ["predicted_popularity", "low", "high", "percentile", "tiktok_fit"]
+    assert result["tiktok_fit"].between(0, 100).all()
     assert (result["low"] <= result["predicted_popularity"]).all()
     assert (result["predicted_popularity"] <= result["high"]).all()
     assert result[["low", "high", "percentile"]].stack().between(0, 100).all()

@@ -71,8 +71,47 @@ def test_missing_bundle_says_how_to_train(tmp_path):
         load_bundle(tmp_path)
 
 
-def test_interval_is_calibrated_on_held_out_tracks(tiny_bundle):
+def test_interval_is_calibrated_on_out_of_fold_scores(tiny_bundle):
     _, metadata = tiny_bundle
     interval = metadata["interval"]
     assert interval["level"] == 0.8 and interval["half_width"] > 0
-    assert 0.6 <= interval["test_coverage"] <= 1.0
+    assert 0.6 <= interval["fitted_coverage"] <= 1.0
+
+
+def test_the_shipped_model_trains_on_every_track_for_the_folds_median_epochs(synthetic_csv, monkeypatch, tmp_path):
+    """Five fold models early-stop on their hold-outs and score their folds; the sixth fit, the
+    shipped one, sees every track and no validation, for median(best epoch) + 1 epochs."""
+    from virality.data.tracks import load_tracks
+    from virality.model import training
+
+    fits, real_fit = [], training.fit_model
+
+    def spy(X_fit, y_fit, X_stop, y_stop, config, progress=False):
+        model, history = real_fit(X_fit, y_fit, X_stop, y_stop, config, progress)
+        fits.append((len(X_fit), X_stop is None, config.max_epochs, history["best_epoch"]))
+        return model, history
+
+    monkeypatch.setattr(training, "fit_model", spy)
+    metadata = train(synthetic_csv, tmp_path, TrainConfig(**TINY_CONFIG), progress=False)
+    *folds, final = fits
+    assert len(folds) == TrainConfig().calibration_folds and not any(no_stop for _, no_stop, _, _ in folds)
+    assert final[0] == len(load_tracks(synthetic_csv).tracks) == metadata["data"]["train_tracks"] and final[1]
+    assert final[2] == int(np.median([best for *_, best in folds])) + 1 == metadata["history"]["final_epochs"]
+
+
+def test_no_song_is_split_across_folds_even_under_another_track_id(tmp_path):
+    """The same song (name + artist) released under two track_ids lands in one group, so a fold
+    model never trains on the song it scores."""
+    from tests.conftest import synthetic_tracks
+    from virality.data.tracks import group_kfold, load_tracks
+
+    frame = synthetic_tracks(120, seed=3, duplicates=0)
+    frame["artist_name"] = "Artist " + (frame.index % 40).astype(str)
+    frame.loc[60:, "track_name"] = frame.loc[:59, "track_name"].to_numpy()  # songs 60–119 re-release 0–59
+    frame.loc[60:, "artist_name"] = frame.loc[:59, "artist_name"].to_numpy()
+    frame.to_csv(tmp_path / "songs.csv", index=False)
+    tracks = load_tracks(tmp_path / "songs.csv").tracks
+    assert tracks["track_id"].nunique() == 120 and tracks["group"].nunique() == 60
+    for train_rows, test_rows in group_kfold(tracks["group"].to_numpy(), 5, seed=0):
+        names = lambda rows: set(tracks.iloc[rows]["track_id"].map(dict(zip(frame.track_id, frame.track_name))))  # noqa: E731
+        assert not names(train_rows) & names(test_rows)

@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train the model on a tracks CSV and write the bundle")
     p.add_argument("--data", required=True, help="tracks CSV (e.g. ../shared/data/tiktok_tracks.csv)")
+    p.add_argument("--catalogue", help="catalogue CSV (e.g. ../shared/data/spotify_songs.csv): also train TikTok fit")
     p.add_argument("--out", default=str(ARTIFACTS_DIR), help="output folder (default: artifacts/)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--arch", default=None, help="network (default: the shipped one); e.g. additive, tabm")
@@ -46,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--song", required=True, help="song as inline JSON or a JSON file")
     p.add_argument("--method", default="ig")
     p.add_argument("--baseline", default="typical")
+    p.add_argument("--target", choices=("popularity", "fit"), default="popularity",
+                   help="what to explain: the popularity score (points) or TikTok fit (percentage points)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("whatif", help="small changes that would raise a song's score")
@@ -56,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vary", help="comma-separated characteristics allowed to change")
     p.add_argument("--max-changes", type=int, default=3)
     p.add_argument("-k", type=int, default=4, help="number of suggestions")
+    p.add_argument("--target-kind", choices=("popularity", "fit"), default="popularity",
+                   help="what --gain/--target aim at: the popularity score or TikTok fit (percent)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("features", help="measure characteristics from an audio file")
@@ -87,14 +92,20 @@ def _train(args: argparse.Namespace) -> int:
     from virality.model.training import train
 
     config = preset(args.arch, seed=args.seed) if args.arch else TrainConfig(seed=args.seed)
-    info = BundleMetadata.from_dict(train(args.data, args.out, config, progress=not args.quiet))
-    print(f"trained on {info.data.train_tracks} tracks in {info.train_seconds:.0f} s; "
-          f"held-out ({info.data.test_tracks} tracks):")
+    info = BundleMetadata.from_dict(train(args.data, args.out, config, progress=not args.quiet,
+                                          catalogue_path=args.catalogue))
+    print(f"trained on all {info.data.train_tracks} tracks ({info.data.songs} songs) in {info.train_seconds:.0f} s; "
+          f"on tracks it never saw ({info.data.evaluation}):")
     for name, values in dataclasses.asdict(info.metrics).items():
         print(f"  {name:15s} " + "  ".join(f"{k} {v:7.3f}" for k, v in values.items()))
     interval = info.interval
-    print(f"  {interval.level:.0%} interval ±{interval.half_width:.1f} points on average, "
-          f"held-out coverage {interval.test_coverage:.1%}")
+    print(f"  {interval.level:.0%} interval ±{interval.half_width:.1f} points on average "
+          f"(covers {interval.fitted_coverage:.1%} of the out-of-fold scores it was fitted to)")
+    if info.fit is not None:
+        overall, era = info.fit.overall, info.fit.era
+        print(f"TikTok fit ({info.fit.data['evaluation']}): AUC {overall.auc:.3f}, log loss {overall.log_loss:.3f}, "
+              f"Brier {overall.brier:.3f}, ECE {overall.ece:.3f}; against catalogue tracks from "
+              f"{info.fit.data['era_year']} on: AUC {era.auc:.3f}")
     print(f"saved to {args.out}")
     return 0
 
@@ -195,7 +206,7 @@ def _explain(args: argparse.Namespace) -> int:
     song = _song(args.song)
     predictor = load_predictor_for_cli(args)
     label, baseline = resolve_baseline(predictor, args.baseline)
-    explanation = explain_song(predictor, song, baseline, method=method, baseline_label=label)
+    explanation = explain_song(predictor, song, baseline, method=method, baseline_label=label, target=args.target)
     if args.json:
         print_json(explanation.to_json())
     else:
@@ -212,17 +223,20 @@ def _whatif(args: argparse.Namespace) -> int:
     vary = [v.strip() for v in args.vary.split(",") if v.strip()] if args.vary else None
     predictor = load_predictor_for_cli(args)
     result = search(predictor, song, target=args.target, gain=args.gain, vary=vary,
-                    max_changes=args.max_changes, k=args.k)
+                    max_changes=args.max_changes, k=args.k, target_kind=args.target_kind)
     if args.json:
         print_json(result.to_json())
         return 0 if result.reached else 1
-    print(f"current score {result.original_score:.1f} "
-          f"(interval {result.original_low:.0f}–{result.original_high:.0f}); target {result.target:.1f}")
+    fit = result.target_kind == "fit"
+    where = "" if fit else f" (interval {result.original_low:.0f}–{result.original_high:.0f})"
+    print(f"current {'TikTok fit' if fit else 'score'} {result.original_score:.1f}{'%' if fit else ''}{where}; "
+          f"target {result.target:.1f}")
     if result.message:
         print(result.message)
     for i, s in enumerate(result.suggestions, 1):
         flags = ("" if s.reached else "  [short of target]") + ("  [unusual for real tracks]" if s.out_of_distribution else "")
-        print(f"{i}. {s.score:.1f} ({s.score - result.original_score:+.1f}; interval {s.low:.0f}–{s.high:.0f}): "
+        interval = "" if fit else f"; interval {s.low:.0f}–{s.high:.0f}"
+        print(f"{i}. {s.score:.1f} ({s.score - result.original_score:+.1f}{interval}): "
               f"{', '.join(s.edits())}{flags}")
     return 0 if result.reached else 1
 

@@ -36,7 +36,8 @@ def to_csv_bytes(result: BatchResult, rows: pd.Index | None = None) -> bytes:
 def model_error_words(predictor: Predictor) -> str:
     """The model's held-out error in plain words (from the bundle's metadata)."""
     info = predictor.info
-    return (f"On {info.data.test_tracks:,} real tracks it never saw during training, the model's score was "
+    return (f"On real tracks it never saw during training (each of {info.data.tracks:,} scored by a model "
+            f"trained without it), the model's score was "
             f"typically {predictor.typical_error:.0f} points away from the real popularity "
             f"(R² {info.metrics.model.r2:.2f}). "
             f"Each interval is where about {predictor.interval_level:.0%} of tracks like this one really land "

@@ -17,6 +17,8 @@ from virality.features import FEATURE_NAMES
 TARGET = "popularity"
 ID_COLUMN = "track_id"
 REQUIRED_COLUMNS = (ID_COLUMN, TARGET, *FEATURE_NAMES)
+GROUP_COLUMN = "group"  # one song: rows sharing a track_id or a lower-cased name + artist
+NAME_COLUMNS, ARTIST_COLUMNS = ("track_name", "name", "title"), ("artist_name", "track_artist", "artist")
 DRIVE_FILE_ID = "1LG642eXvzRxJq-UFX-Aqrxdra_4p2dKy"
 DEFAULT_DOWNLOAD_DIR = Path("data")
 
@@ -38,12 +40,14 @@ class TrackData:
         return int(self.problems["row"].nunique()) if len(self.problems) else 0
 
 
-def load_tracks(path: str | Path) -> TrackData:
+def load_tracks(path: str | Path, keep_song_key: bool = False) -> TrackData:
     """Read a tracks CSV, drop and count bad rows, and keep one row per ``track_id``.
 
     Raises ``DataError`` when the file is missing, empty, not a CSV or lacks a required
     column. A track's popularity is the median over its rows (it appears in several
-    playlists); its characteristics are the same on every row.
+    playlists); its characteristics are the same on every row. ``group`` numbers songs: tracks
+    sharing a lower-cased name + artist (another ``track_id`` of the same song) share a group,
+    and every split is made by it. ``keep_song_key`` keeps that key as a ``song_key`` column.
     """
     frame = read_csv_file(path)
     if "duration" not in frame.columns and "duration_ms" in frame.columns:
@@ -68,9 +72,50 @@ def load_tracks(path: str | Path) -> TrackData:
     if not good.any():
         raise DataError(f"{path}: no usable rows ({len(frame)} rows, all with problems)")
     values[ID_COLUMN] = ids
+    values["song_key"] = song_keys(frame)
     tracks = (values[good].groupby(ID_COLUMN, sort=True)
-              .agg({**{n: "first" for n in FEATURE_NAMES}, TARGET: "median"}).reset_index())
+              .agg({**{n: "first" for n in FEATURE_NAMES}, TARGET: "median", "song_key": "first"}).reset_index())
+    keys = tracks["song_key"] if keep_song_key else tracks.pop("song_key")
+    tracks[GROUP_COLUMN] = song_groups(tracks[ID_COLUMN].to_numpy(object), keys.to_numpy(object))
     return TrackData(tracks=tracks, n_rows=len(frame), problems=problems)
+
+
+def song_keys(frame: pd.DataFrame) -> pd.Series:
+    """Lower-cased, stripped ``name + artist`` per row (None where either is missing or the
+    file has no such columns): the same song under another ``track_id`` (a re-release, a
+    single and its album) gets the same key."""
+    name = next((frame[c] for c in NAME_COLUMNS if c in frame.columns), None)
+    artist = next((frame[c] for c in ARTIST_COLUMNS if c in frame.columns), None)
+    if name is None or artist is None:
+        return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    name, artist = (s.astype("string").str.strip().str.lower() for s in (name, artist))
+    key = name + "\x1f" + artist
+    return key.where(name.notna() & artist.notna() & (name != "") & (artist != "")).astype(object)
+
+
+def song_groups(*keys: np.ndarray) -> np.ndarray:
+    """(n,) group numbers 0…g−1 such that rows sharing any key (e.g. a ``track_id``, a
+    ``song_keys`` value; None/NaN never match) are in one group: the connected components
+    of "shares a key", by union-find. Split by these groups and no song sits on both sides."""
+    n = len(keys[0])
+    parent = np.arange(n)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for column in keys:
+        first: dict = {}
+        for i, key in enumerate(column):
+            if key is None or key is pd.NA or (isinstance(key, float) and np.isnan(key)):
+                continue
+            j = first.setdefault(key, i)
+            a, b = root(i), root(j)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return np.unique([root(i) for i in range(n)], return_inverse=True)[1]
 
 
 def file_sha256(path: str | Path) -> str:

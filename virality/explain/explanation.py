@@ -24,7 +24,9 @@ class Explanation:
     ``table``: one row per characteristic (model order) with ``feature``, ``label``,
     ``value``, ``baseline``, ``value_text``, ``baseline_text``, ``attribution`` (points).
     ``score``/``baseline_score``: the predictor's 0–100 scores; ``delta``: Σ attributions −
-    (f(song) − f(baseline)); ``tolerance``: the method's allowed |delta| (None: not additive).
+    (f(song) − f(baseline)); ``tolerance``: the method's allowed |delta| (None: not additive);
+    ``target``: what is explained, ``"popularity"`` (points) or ``"fit"`` (TikTok fit, % and
+    percentage points).
     """
 
     method: str
@@ -34,6 +36,7 @@ class Explanation:
     delta: float
     tolerance: float | None
     table: pd.DataFrame
+    target: str = "popularity"
 
     @property
     def delta_exceeds_tolerance(self) -> bool:
@@ -49,14 +52,18 @@ class Explanation:
 
 
 def explain_song(predictor: Predictor, song: Mapping[str, Any], baseline: Mapping[str, Any] | None = None,
-                 method: str = "ig", baseline_label: str = "typical", **options) -> Explanation:
-    """Explain one song (validated with ``parse_song``; missing characteristics take their
-    default) against ``baseline`` (default: the typical track) with ``method``."""
+                 method: str = "ig", baseline_label: str = "typical", target: str = "popularity",
+                 **options) -> Explanation:
+    """Explain one song's ``target`` (``"popularity"``, or ``"fit"``: TikTok fit in %; validated
+    with ``parse_song``, missing characteristics take their default) against ``baseline``
+    (default: the typical track) with ``method``."""
     method = method_key(method)
     values, _ = parse_song(song)
     reference = parse_song(baseline)[0] if baseline is not None else predictor.typical_song
-    attr, delta = attribute(predictor, song_array(values), reference, method=method, **options)
-    scores = predictor.predict_array(np.vstack([song_array(values), song_array(reference)]))["predicted_popularity"]
+    attr, delta = attribute(predictor, song_array(values), reference, method=method, target=target, **options)
+    both = np.vstack([song_array(values), song_array(reference)])
+    scores = pd.Series(predictor.fit_percent(both) if target == "fit"
+                       else predictor.predict_array(both)["predicted_popularity"])
     table = pd.DataFrame({
         "feature": list(FEATURE_NAMES), "label": [f.label for f in FEATURES],
         "value": [values[n] for n in FEATURE_NAMES], "baseline": [reference[n] for n in FEATURE_NAMES],
@@ -65,7 +72,7 @@ def explain_song(predictor: Predictor, song: Mapping[str, Any], baseline: Mappin
         "attribution": attr[0],
     })
     return Explanation(method, baseline_label, float(scores.iloc[0]), float(scores.iloc[1]), float(delta[0]),
-                       METHODS[method].tolerance, table)
+                       METHODS[method].tolerance, table, target)
 
 
 def _phrase(row) -> str:
@@ -146,7 +153,8 @@ def baseline_choices(predictor: Predictor, scored: Mapping[str, Mapping[str, flo
 
 def explanation_text(explanation: Explanation) -> str:
     """A readable table for the terminal."""
-    lines = [f"score {explanation.score:.1f} vs {explanation.baseline_label} {explanation.baseline_score:.1f} "
+    what = "TikTok fit (%)" if explanation.target == "fit" else "score"
+    lines = [f"{what} {explanation.score:.1f} vs {explanation.baseline_label} {explanation.baseline_score:.1f} "
              f"({METHODS[explanation.method].label}, delta {explanation.delta:+.3f} points)",
              f"{'characteristic':18s} {'this song':>12s} {'baseline':>12s} {'points':>8s}"]
     ordered = explanation.table.reindex(explanation.table["attribution"].abs().sort_values(ascending=False).index)

@@ -32,6 +32,7 @@ from captum import attr as captum_attr
 
 from virality.chunks import row_chunks
 from virality.features import FEATURE_NAMES
+from virality.model.fit import FitHead
 from virality.model.prediction import Predictor
 
 # path points per forward/backward pass of the path methods (IG, fast IG, GradientShap): the
@@ -379,9 +380,24 @@ def method_key(method: str) -> str:
     return key
 
 
-def explainer(predictor: Predictor, method: str = "ig") -> AttributionMethod:
-    """``method`` (any name ``method_key`` accepts) constructed on the predictor's score."""
-    return METHODS[method_key(method)](popularity_output(predictor.model))
+TARGETS = {"popularity": "popularity points", "fit": "percentage points of TikTok fit"}
+
+
+def model_output(predictor: Predictor, target: str = "popularity") -> ModelOutput:
+    """The output a user asks to explain: ``"popularity"`` (points) or ``"fit"`` (TikTok fit, %);
+    ``ValueError`` for another name or a bundle without the TikTok-fit model."""
+    if target == "popularity":
+        return popularity_output(predictor.model)
+    if target != "fit":
+        raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    if predictor.fit is None:
+        raise ValueError("this model bundle has no TikTok-fit model: train it with --catalogue")
+    return ModelOutput(predictor.fit.transform, FitHead(predictor.fit).eval())
+
+
+def explainer(predictor: Predictor, method: str = "ig", target: str = "popularity") -> AttributionMethod:
+    """``method`` (any name ``method_key`` accepts) constructed on the predictor's ``target``."""
+    return METHODS[method_key(method)](model_output(predictor, target))
 
 
 def _baseline_array(predictor: Predictor, baseline: Mapping[str, float] | None) -> np.ndarray:
@@ -390,14 +406,15 @@ def _baseline_array(predictor: Predictor, baseline: Mapping[str, float] | None) 
 
 def attribute(predictor: Predictor, X: np.ndarray, baseline: Mapping[str, float] | None = None,
               method: str = "ig", n_steps: int | None = None, n_samples: int | None = None,
-              seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Attributions ``(n, 12)`` in points and delta ``(n,)`` of the score by any method of ``METHODS``.
+              seed: int = 0, target: str = "popularity") -> tuple[np.ndarray, np.ndarray]:
+    """Attributions ``(n, 12)`` and delta ``(n,)`` of ``target`` by any method of ``METHODS``, in
+    the target's units (popularity points, or percentage points of TikTok fit).
 
     ``X``: (n, 12) characteristics; ``baseline``: a song (default: the typical track);
     ``n_steps``: IG path points; ``n_samples``: GradientShap samples or Shapley
     permutations (defaults: the method's); ``seed`` makes the sampling methods repeatable.
     """
-    return explainer(predictor, method).attribute(X, _baseline_array(predictor, baseline), n_steps=n_steps,
+    return explainer(predictor, method, target).attribute(X, _baseline_array(predictor, baseline), n_steps=n_steps,
                                                   n_samples=n_samples, seed=seed)
 
 

@@ -20,11 +20,13 @@ import torch
 
 from virality.config import ARTIFACTS_DIR
 from virality.features import FEATURE_NAMES
+from virality.model.fit import FitConfig, TikTokFit
 from virality.model.metadata import BundleError, BundleMetadata
 from virality.model.networks import Preprocessing, ViralityModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: trained on every track, judged out of fold; song groups
 MODEL_FILE, PREP_FILE, META_FILE = "model.pt", "preprocess.joblib", "metadata.json"
+FIT_FILE = "fit.pt"  # the TikTok-fit model's state_dict, when trained with the catalogue
 
 
 def _sha256(path: Path) -> str:
@@ -40,14 +42,21 @@ def _verified_bytes(path: Path, expected: str) -> bytes:
     return data
 
 
-def save_bundle(out_dir: str | Path, model: ViralityModel, metadata: dict, prep: Preprocessing | None = None) -> None:
-    """Write the three bundle files; adds their hashes to ``metadata`` before saving it."""
+def save_bundle(out_dir: str | Path, model: ViralityModel, metadata: dict, prep: Preprocessing | None = None,
+                fit: TikTokFit | None = None) -> None:
+    """Write the bundle files (and ``fit.pt`` with a TikTok-fit model); adds their hashes to
+    ``metadata`` before saving it."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prep = prep or model.preprocessing
     torch.save(model.state_dict(), out / MODEL_FILE)
     joblib.dump(prep.to_dict(), out / PREP_FILE)
-    metadata["files"] = {MODEL_FILE: _sha256(out / MODEL_FILE), PREP_FILE: _sha256(out / PREP_FILE)}
+    written = [MODEL_FILE, PREP_FILE]
+    (out / FIT_FILE).unlink(missing_ok=True)  # never leave an older fit beside a bundle trained without one
+    if fit is not None:
+        torch.save(fit.state_dict(), out / FIT_FILE)
+        written.append(FIT_FILE)
+    metadata["files"] = {name: _sha256(out / name) for name in written}
     (out / META_FILE).write_text(json.dumps(metadata, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -65,7 +74,8 @@ def load_bundle(path: str | Path = ARTIFACTS_DIR) -> tuple[ViralityModel, Bundle
     info = BundleMetadata.from_dict(metadata, str(meta_path))
     if info.feature_names != FEATURE_NAMES:
         raise BundleError(f"{folder} was trained on other characteristics: retrain the model")
-    if set(info.files) != {MODEL_FILE, PREP_FILE}:
+    expected = {MODEL_FILE, PREP_FILE} | ({FIT_FILE} if info.fit is not None else set())
+    if set(info.files) != expected:
         raise BundleError(f"{meta_path} lists no SHA-256 for the model files: retrain the model")
     verified = {name: _verified_bytes(folder / name, expected) for name, expected in info.files.items()}
     prep = Preprocessing.from_dict(joblib.load(io.BytesIO(verified[PREP_FILE])))
@@ -80,3 +90,23 @@ def load_bundle(path: str | Path = ARTIFACTS_DIR) -> tuple[ViralityModel, Bundle
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return model, info
+
+
+def load_fit(path: str | Path, info: BundleMetadata) -> TikTokFit | None:
+    """The bundle's TikTok-fit model in eval mode (None when it was trained without the
+    catalogue), from SHA-256-verified tensors only."""
+    if info.fit is None:
+        return None
+    folder = Path(path)
+    data = _verified_bytes(folder / FIT_FILE, info.files[FIT_FILE])
+    fit = TikTokFit(Preprocessing.from_dict(dict(info.fit.preprocessing)), FitConfig.from_dict(dict(info.fit.config)),
+                    tuple(info.fit.platt))
+    try:
+        fit.load_state_dict(torch.load(io.BytesIO(data), weights_only=True, map_location="cpu"))
+    except pickle.UnpicklingError as err:
+        raise BundleError(f"{folder / FIT_FILE} holds more than tensors: refusing to load it "
+                          f"({str(err).splitlines()[0][:120]})") from None
+    fit.eval()
+    for parameter in fit.parameters():
+        parameter.requires_grad_(False)
+    return fit

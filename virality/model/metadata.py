@@ -36,21 +36,22 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class DataSummary:
-    """The training file and how it was split (counts of rows and distinct tracks)."""
+    """The training file, what was kept (rows, distinct tracks, songs: tracks grouped by
+    ``track_id`` or name + artist) and how the model was judged (``evaluation``)."""
 
     path_name: str
     sha256: str
     rows: int
     bad_rows: int
     tracks: int
-    train_tracks: int
-    val_tracks: int
-    test_tracks: int
+    songs: int
+    train_tracks: int  # every track: the shipped model trains on all of them
+    evaluation: str
 
 
 @dataclass(frozen=True)
 class RegressionMetrics:
-    """``metrics.regression_metrics`` on the held-out tracks: R², RMSE and MAE in points, Spearman."""
+    """``metrics.regression_metrics`` on tracks the model never saw: R², RMSE and MAE in points, Spearman."""
 
     r2: float
     rmse: float
@@ -60,7 +61,8 @@ class RegressionMetrics:
 
 @dataclass(frozen=True)
 class HeldOutMetrics:
-    """The shipped model and the two baselines it is compared with, on the test tracks."""
+    """The shipped recipe and the two baselines it is compared with, out of fold: each track
+    scored by a model trained (and early-stopped) without its song."""
 
     model: RegressionMetrics
     mean_predictor: RegressionMetrics
@@ -70,12 +72,13 @@ class HeldOutMetrics:
 @dataclass(frozen=True, eq=False)
 class IntervalInfo:
     """The prediction interval: its nominal ``level`` (0–1), mean ``half_width`` (points),
-    held-out ``test_coverage``, how it was calibrated (absent in older bundles) and ``fit``,
+    ``fitted_coverage`` on the out-of-fold scores it was fitted to (in-sample: the held-out figure
+    is benchmarks/models.py's), how it was calibrated and ``fit``,
     the fitted ends exactly as ``interval.fit_score_interval`` wrote them (read by ``bounds``)."""
 
     level: float
     half_width: float
-    test_coverage: float | None = None
+    fitted_coverage: float | None = None
     calibration: str | None = None
     calibration_tracks: int | None = None
     form: str | None = None  # shape of the ends, e.g. "hinge6" (``interval.INTERVAL_FORMS``)
@@ -113,6 +116,48 @@ class Distribution:
     normal_correlation: np.ndarray
 
 
+@dataclass(frozen=True)
+class FitMetrics:
+    """``fit.fit_metrics`` under equal priors: AUC, log loss, Brier score, ECE (0–1 scale)."""
+
+    auc: float
+    log_loss: float
+    brier: float
+    ece: float
+
+
+@dataclass(frozen=True, eq=False)
+class FitInfo:
+    """The TikTok-fit model (``virality.model.fit``): its recipe, its Platt scaling, the input
+    transform's knots (``preprocessing``), its out-of-fold figures (``overall`` and ``era``:
+    against catalogue tracks released 2017 or later), the reliability curve
+    (``reliability``: bins of ``fit.calibration_bins``), the fit of catalogue and TikTok
+    tracks at the 101 percent ``levels`` (``catalogue_quantiles``, ``tiktok_quantiles``), and
+    what it was trained on (``data``)."""
+
+    config: Mapping[str, Any]
+    platt: np.ndarray
+    preprocessing: Mapping[str, Any]
+    overall: FitMetrics
+    era: FitMetrics
+    reliability: tuple
+    levels: np.ndarray
+    catalogue_quantiles: np.ndarray
+    tiktok_quantiles: np.ndarray
+    data: Mapping[str, Any]
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], source: str) -> FitInfo:
+        section = _section(raw, "fit", source)
+        metrics = _section(section, "metrics", source, "fit.")
+        return _build(cls, raw, "fit", source, overall=_build(FitMetrics, metrics, "overall", source, "fit.metrics."),
+                      era=_build(FitMetrics, metrics, "era", source, "fit.metrics."),
+                      reliability=tuple(MappingProxyType(dict(b)) for b in _required(section, "reliability", source, "fit.")),
+                      config=MappingProxyType(dict(_section(section, "config", source, "fit."))),
+                      preprocessing=MappingProxyType(dict(_section(section, "preprocessing", source, "fit."))),
+                      data=MappingProxyType(dict(_section(section, "data", source, "fit."))))
+
+
 @dataclass(frozen=True, eq=False)
 class BundleMetadata:
     """Typed view of ``metadata.json`` (``from_dict``); ``files``: SHA-256 per bundle file."""
@@ -128,6 +173,7 @@ class BundleMetadata:
     distribution: Distribution
     files: Mapping[str, str]
     train_seconds: float | None = None
+    fit: FitInfo | None = None  # None: trained without the catalogue (no TikTok fit)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], source: str = "metadata.json") -> BundleMetadata:
@@ -152,6 +198,7 @@ class BundleMetadata:
             distribution=_build(Distribution, raw, "distribution", source),
             files=MappingProxyType(dict(raw.get("files", {}))),  # load_bundle says when they are missing
             train_seconds=raw.get("train_seconds"),
+            fit=FitInfo.from_dict(raw, source) if "fit" in raw else None,
         )
 
 

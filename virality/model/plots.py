@@ -35,18 +35,18 @@ def heldout_figure(bins: pd.DataFrame, histogram: pd.DataFrame) -> go.Figure:
 
 def coverage_figure(table: pd.DataFrame, level: float = 0.8) -> go.Figure:
     """Held-out coverage per decile of predicted score (bars, ± std over seeds), with the
-    target and ±3 points; when ``table`` has ``old_coverage``, the old calibration as dots."""
+    target and ±3 points; when ``table`` has ``constant_coverage``, the constant interval as dots."""
     fig = go.Figure()
     fig.add_hrect(y0=level - 0.03, y1=level + 0.03, fillcolor=GREY, opacity=0.2, line_width=0)
     fig.add_hline(y=level, line=dict(color=RED, dash="dot"))
     fig.add_trace(go.Bar(x=table["decile"], y=table["coverage"], marker_color=BLUE,
                          error_y=dict(type="data", array=table["std"]), name="held-out coverage",
                          hovertemplate="decile %{x}: %{y:.1%}<extra></extra>"))
-    if "old_coverage" in table:
-        fig.add_trace(go.Scatter(x=table["decile"], y=table["old_coverage"], mode="markers",
+    if "constant_coverage" in table:
+        fig.add_trace(go.Scatter(x=table["decile"], y=table["constant_coverage"], mode="markers",
                                  marker=dict(color=GREY, symbol="diamond", size=9),
-                                 name="old calibration (validation quadratic)",
-                                 hovertemplate="decile %{x}, old calibration: %{y:.1%}<extra></extra>"))
+                                 name="constant interval (10th–90th percentile of popularity)",
+                                 hovertemplate="decile %{x}, constant interval: %{y:.1%}<extra></extra>"))
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.3),
                       yaxis=dict(range=[0.5, 1], tickformat=".0%", title="share of tracks inside"),
                       xaxis=dict(title="decile of predicted score (1 = lowest)", dtick=1))

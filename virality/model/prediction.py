@@ -22,7 +22,8 @@ import torch
 
 from virality.chunks import row_chunks
 from virality.features import BY_NAME, FEATURE_NAMES, parse_song
-from virality.model.bundle import ARTIFACTS_DIR, load_bundle
+from virality.model.bundle import ARTIFACTS_DIR, load_bundle, load_fit
+from virality.model.fit import TikTokFit, predict_percent
 from virality.model.metadata import BundleMetadata, ScoreQuantiles
 from virality.model.networks import ViralityModel
 from virality.model.quantiles import QuantileScale
@@ -30,12 +31,15 @@ from virality.model.quantiles import QuantileScale
 # rows per forward pass: TabM's (8 members, rows, 104) activations then stay in cache
 # (100k rows on one thread: 0.39 s at 2048 vs 0.73 s at 8192; results are bit-identical)
 CHUNK_ROWS = 2048
-PREDICTION_COLUMNS = ["predicted_popularity", "low", "high", "percentile"]
+PREDICTION_COLUMNS = ["predicted_popularity", "low", "high", "percentile", "tiktok_fit"]
+FIT_COLUMN = "tiktok_fit"
 
 
 @dataclass
 class Prediction:
-    """One song's score (0–100 points), its interval, percentile (0–100) and OOD verdict."""
+    """One song's score (0–100 points), its interval, percentile (0–100), OOD verdict and, when
+    the bundle has the TikTok-fit model, its fit (0–100 %) and the fit's percentile among
+    catalogue tracks."""
 
     score: float
     low: float
@@ -44,6 +48,8 @@ class Prediction:
     out_of_distribution: bool = False
     unusual: list[str] = field(default_factory=list)  # characteristics outside 99 % of real tracks
     distance: float = 0.0  # squared Mahalanobis distance to the training tracks
+    tiktok_fit: float | None = None
+    fit_percentile: float | None = None
 
 
 class Predictor:
@@ -51,9 +57,10 @@ class Predictor:
 
     ``info``: the bundle's typed metadata (``virality.model.metadata.BundleMetadata``)."""
 
-    def __init__(self, model: ViralityModel, info: BundleMetadata):
+    def __init__(self, model: ViralityModel, info: BundleMetadata, fit: TikTokFit | None = None):
         self.model = model
         self.info = info
+        self.fit = fit  # the TikTok-fit model (``virality.model.fit``), None without one
         self.half_width = info.interval.half_width  # mean half-width on held-out tracks
         self.interval_level = info.interval.level
         self._percentile_knots = _percentile_knots(info.scores)
@@ -90,8 +97,20 @@ class Predictor:
         return out
 
     def predict_array(self, X: np.ndarray) -> pd.DataFrame:
-        """(n, 12) → DataFrame with ``predicted_popularity``, ``low``, ``high``, ``percentile``."""
-        return pd.DataFrame(dict(zip(PREDICTION_COLUMNS, self.predict_columns(X))))
+        """(n, 12) → DataFrame with ``predicted_popularity``, ``low``, ``high``, ``percentile``,
+        ``tiktok_fit`` (percent; NaN when the bundle has no TikTok-fit model)."""
+        return pd.DataFrame(dict(zip(PREDICTION_COLUMNS, (*self.predict_columns(X), self.fit_percent(X)))))
+
+    def fit_percent(self, X: np.ndarray) -> np.ndarray:
+        """(n, 12) → (n,) TikTok fit in percent (NaN without a fit model)."""
+        if self.fit is None:
+            return np.full(len(X), np.nan)
+        return predict_percent(self.fit, X)
+
+    def fit_percentile(self, fit: np.ndarray) -> np.ndarray:
+        """Percent of catalogue tracks whose (out-of-fold) fit is at or below ``fit`` (percent)."""
+        info = self.info.fit
+        return np.interp(np.asarray(fit, float), *_tie_free(info.levels, info.catalogue_quantiles), left=0.0, right=100.0)
 
     def predict_columns(self, X: np.ndarray) -> tuple[np.ndarray, ...]:
         """(n, 12) → (score, low, high, percentile), each (n,): ``predict_array`` without the
@@ -119,9 +138,11 @@ class Predictor:
         x = np.array([[values[n] for n in FEATURE_NAMES]])
         score, low, high, percentile = (float(column[0]) for column in self.predict_columns(x))
         distance, unusual = self.ood_check(x)
+        fit = float(self.fit_percent(x)[0]) if self.fit is not None else None
         return Prediction(score=score, low=low, high=high, percentile=percentile,
                           out_of_distribution=bool(distance[0] > self.info.distribution.d2_threshold or unusual[0]),
-                          unusual=unusual[0], distance=float(distance[0]))
+                          unusual=unusual[0], distance=float(distance[0]), tiktok_fit=fit,
+                          fit_percentile=None if fit is None else float(self.fit_percentile(fit)))
 
     def percentile(self, score: np.ndarray) -> np.ndarray:
         """Percent of real training tracks the model scores at or below ``score``."""
@@ -152,7 +173,11 @@ def _percentile_knots(scores: ScoreQuantiles) -> tuple[np.ndarray, np.ndarray]:
 
     Tied quantiles (many tracks on one score) would make the inverse CDF a step: a tie gets
     the middle of its levels."""
-    levels, quantiles = scores.levels, scores.predicted_quantiles
+    return _tie_free(scores.levels, scores.predicted_quantiles)
+
+
+def _tie_free(levels: np.ndarray, quantiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(levels, quantiles) → (unique quantiles, the middle of each one's levels)."""
     unique, first = np.unique(quantiles, return_index=True)
     last = len(quantiles) - 1 - np.unique(quantiles[::-1], return_index=True)[1]
     return unique, (levels[first] + levels[last]) / 2
@@ -161,22 +186,23 @@ def _percentile_knots(scores: ScoreQuantiles) -> tuple[np.ndarray, np.ndarray]:
 @functools.lru_cache(maxsize=4)
 def load_predictor(path: str | Path = ARTIFACTS_DIR) -> Predictor:
     """Load the bundle at ``path`` once per process (cached)."""
-    return Predictor(*load_bundle(path))
+    model, info = load_bundle(path)
+    return Predictor(model, info, load_fit(path, info))
 
 
 def model_summary(predictor: Predictor, cross_validated: dict | None = None) -> str:
     """Plain words on which model is loaded and how far off it typically is.
 
     ``cross_validated``: the shipped recipe's entry in ``benchmarks/results/models.json``
-    (``mae`` and ``r2`` as ``{"mean", "std"}``), quoted beside the bundle's own held-out
-    split, which is one small draw of tracks (its R² alone can mislead either way)."""
+    (``mae`` and ``r2`` as ``{"mean", "std"}``, 5 folds × 3 seeds), quoted beside the bundle's
+    own out-of-fold figures (one cross-fitting of the training tracks)."""
     info = predictor.info
     metrics = info.metrics.model
-    text = (f"Model: {info.model.arch} trained on {info.data.train_tracks:,} tracks. "
-            f"On {info.data.test_tracks:,} tracks it never saw it is typically off by "
-            f"±{metrics.mae:.0f} points (R² {metrics.r2:.2f})")
+    text = (f"Model: {info.model.arch} trained on all {info.data.train_tracks:,} tracks. "
+            f"On tracks it never saw it is typically off by ±{metrics.mae:.0f} points (R² {metrics.r2:.2f}, "
+            "out of fold)")
     if cross_validated:
         mae, r2 = cross_validated["mae"], cross_validated["r2"]
-        text += (f"; over 5-fold cross-validation by track, ±{mae['mean']:.0f} points "
+        text += (f"; over 5-fold cross-validation by song (3 seeds), ±{mae['mean']:.0f} points "
                  f"(R² {r2['mean']:.2f} ± {r2['std']:.2f})")
     return text + ": most of what makes a song popular is not in these 12 numbers."

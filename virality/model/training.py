@@ -1,4 +1,11 @@
-"""Training the bundled model: grouped split, ensemble fit, baselines, interval, artifacts."""
+"""Training the bundled model: cross-fitting by song, the final fit on every track, baselines, interval, artifacts.
+
+The shipped recipe (``fit_shipped``): ``config.calibration_folds`` folds grouped by song; in each,
+a model trains on the other folds (early-stopped on a grouped hold-out of them) and scores its
+fold. Those out-of-fold scores are the quoted error (every track scored by a model that never
+saw it) and calibrate the interval; the final model then trains on every track for the median
+of the folds' best epoch counts.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +22,11 @@ from tqdm.auto import tqdm
 from virality import __version__
 from virality.chunks import row_chunks
 from virality.config import TrainConfig
-from virality.data.tracks import ID_COLUMN, TARGET, file_sha256, group_kfold, group_split, load_tracks
+from virality.data.catalogue import ERA_YEAR, load_fit_data
+from virality.data.tracks import GROUP_COLUMN, TARGET, file_sha256, group_kfold, group_split, load_tracks
 from virality.features import FEATURE_NAMES, FEATURES
 from virality.model.bundle import SCHEMA_VERSION, save_bundle
+from virality.model.fit import FitConfig, TikTokFit, calibration_bins, fit_metrics, train_fit
 from virality.model.interval import fit_score_interval, interval_bounds
 from virality.model.metrics import coverage, coverage_by_decile, regression_metrics
 from virality.model.networks import Preprocessing, ViralityModel, rank_pairs
@@ -25,13 +34,14 @@ from virality.model.networks import Preprocessing, ViralityModel, rank_pairs
 PERCENTILE_LEVELS = np.linspace(0, 100, 101)
 
 
-def fit_model(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
+def fit_model(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray | None, y_val: np.ndarray | None,
               config: TrainConfig, progress: bool = True) -> tuple[ViralityModel, dict]:
     """Fit a ``ViralityModel`` with early stopping on the validation RMSE.
 
     ``X_*``: (n, 12) raw characteristics; ``y_*``: (n,) popularity. Returns the model at
-    its best validation epoch (in eval mode) and a history dict. Runs on ``config.threads``
-    torch threads (restored afterwards).
+    its best validation epoch (in eval mode) and a history dict. Without validation tracks
+    (``X_val`` None) it trains exactly ``config.max_epochs`` epochs and keeps the last. Runs on
+    ``config.threads`` torch threads (restored afterwards).
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
@@ -51,7 +61,7 @@ def _fit(X_train, y_train, X_val, y_val, config: TrainConfig, progress: bool) ->
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     xt = torch.tensor(X_train, dtype=torch.float32)
     yt = torch.tensor((y_train - prep.target_mean) / prep.target_std, dtype=torch.float32)
-    xv = torch.tensor(X_val, dtype=torch.float32)
+    xv = None if X_val is None else torch.tensor(X_val, dtype=torch.float32)
     inputs_train = model.transform(xt)  # the transform has no trainable parts: compute once
     generator = torch.Generator().manual_seed(config.seed)
     best = (np.inf, 0, copy.deepcopy(model.state_dict()))
@@ -66,6 +76,9 @@ def _fit(X_train, y_train, X_val, y_val, config: TrainConfig, progress: bool) ->
             loss.backward()
             optimizer.step()
         model.eval()
+        if xv is None:
+            best = (np.nan, epoch, None)
+            continue
         with torch.inference_mode():
             val_rmse = float(np.sqrt(np.mean((model(xv).numpy() - y_val) ** 2)))
         history["val_rmse"].append(val_rmse)
@@ -75,9 +88,11 @@ def _fit(X_train, y_train, X_val, y_val, config: TrainConfig, progress: bool) ->
         elif epoch - best[1] >= config.patience:
             break
     bar.close()
-    model.load_state_dict(best[2])
+    if best[2] is not None:
+        model.load_state_dict(best[2])
     model.eval()
-    history.update(best_epoch=best[1], best_val_rmse=best[0], epochs_run=len(history["val_rmse"]))
+    history.update(best_epoch=best[1], best_val_rmse=best[0], epochs_run=best[1] + 1 if xv is None else
+                   len(history["val_rmse"]))
     return model, history
 
 
@@ -111,36 +126,77 @@ def predict_numpy(model: ViralityModel, X: np.ndarray, chunk: int = 8192) -> np.
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def cross_fitted_scores(X: np.ndarray, y: np.ndarray, ids: np.ndarray, config: TrainConfig,
-                        progress: bool = False) -> np.ndarray:
-    """Out-of-fold scores for calibrating the interval: (n, 12) raw, (n,) popularity, (n,)
-    track ids → (n,) clipped points, each track scored by a model that never saw it.
+@dataclasses.dataclass
+class CrossFit:
+    """Out-of-fold results over the given tracks, each scored by a model that never saw its song:
+    ``scores`` (n,) clipped points of the network, ``ridge`` and ``mean`` (n,) the baselines trained
+    on the same folds, ``best_epochs`` each fold's early-stopped epoch (0-based)."""
 
-    ``config.calibration_folds`` folds grouped by id; for each, a model configured as
+    scores: np.ndarray
+    ridge: np.ndarray
+    mean: np.ndarray
+    best_epochs: list[int]
+
+
+def cross_fit(X: np.ndarray, y: np.ndarray, groups: np.ndarray, config: TrainConfig,
+              progress: bool = False) -> CrossFit:
+    """(n, 12) raw, (n,) popularity, (n,) song groups → ``CrossFit``.
+
+    ``config.calibration_folds`` folds grouped by song; for each, a model configured as
     ``config`` trains on the other folds minus a grouped hold-out of
     ``config.calibration_stop_fraction`` that stops its training early, then scores the
     fold. The early-stopping tracks are never the scored ones, so the residuals are honest.
     """
     share = config.calibration_stop_fraction
-    scores = np.full(len(y), np.nan)
-    folds = group_kfold(ids, config.calibration_folds, config.seed)
-    for k, (inner, scored) in enumerate(tqdm(folds, desc="calibration folds", disable=not progress, leave=False)):
-        fit, stop = group_split(ids[inner], (1 - share, share), config.seed + k)
-        model, _ = fit_model(X[inner][fit], y[inner][fit], X[inner][stop], y[inner][stop], config, progress=False)
+    scores, ridge, mean = (np.full(len(y), np.nan) for _ in range(3))
+    epochs = []
+    folds = group_kfold(groups, config.calibration_folds, config.seed)
+    for k, (inner, scored) in enumerate(tqdm(folds, desc="cross-fitting", disable=not progress, leave=False)):
+        fit, stop = group_split(groups[inner], (1 - share, share), config.seed + k)
+        model, history = fit_model(X[inner][fit], y[inner][fit], X[inner][stop], y[inner][stop], config, progress=False)
         scores[scored] = np.clip(predict_numpy(model, X[scored]), 0, 100)
-    return scores
+        ridge[scored] = np.clip(ridge_baseline(model, X[inner], y[inner], X[scored]), 0, 100)
+        mean[scored] = y[inner].mean()
+        epochs.append(int(history["best_epoch"]))
+    return CrossFit(scores, ridge, mean, epochs)
 
 
-def calibrate_interval(X: np.ndarray, y: np.ndarray, ids: np.ndarray, config: TrainConfig,
-                       progress: bool = False) -> dict:
-    """The interval (``metrics.fit_score_interval``) fitted on ``cross_fitted_scores`` of
-    the given tracks, its shape chosen on them alone; records how it was calibrated."""
-    scores = cross_fitted_scores(X, y, ids, config, progress)
+def cross_fitted_scores(X: np.ndarray, y: np.ndarray, groups: np.ndarray, config: TrainConfig,
+                        progress: bool = False) -> np.ndarray:
+    """The network's out-of-fold scores of ``cross_fit`` (n,), for calibrating the interval."""
+    return cross_fit(X, y, groups, config, progress).scores
+
+
+def interval_from(scores: np.ndarray, y: np.ndarray, groups: np.ndarray, config: TrainConfig) -> dict:
+    """The interval (``interval.fit_score_interval``) fitted on out-of-fold ``scores``, its shape
+    chosen on them alone; records how it was calibrated."""
     interval = fit_score_interval(scores, y, config.interval_level, tuple(config.interval_forms),
                                   config.interval_selection_folds, config.seed, config.interval_selection_repeats)
-    return {**interval, "calibration": f"cross-fitted on {config.calibration_folds} folds grouped by track (each "
+    return {**interval, "calibration": f"cross-fitted on {config.calibration_folds} folds grouped by song (each "
                                        "track scored by a model trained and early-stopped without it)",
-            "calibration_tracks": len(np.unique(ids))}
+            "calibration_tracks": len(y), "calibration_songs": len(np.unique(groups))}
+
+
+def calibrate_interval(X: np.ndarray, y: np.ndarray, groups: np.ndarray, config: TrainConfig,
+                       progress: bool = False) -> dict:
+    """``interval_from`` the ``cross_fitted_scores`` of the given tracks."""
+    return interval_from(cross_fitted_scores(X, y, groups, config, progress), y, groups, config)
+
+
+def fit_shipped(X: np.ndarray, y: np.ndarray, groups: np.ndarray, config: TrainConfig,
+                progress: bool = False) -> tuple[ViralityModel, dict, CrossFit]:
+    """The shipped recipe (module doc) on (n, 12) raw, (n,) popularity, (n,) song groups →
+    (the final model trained on every track, its interval, the cross-fit it was judged by)."""
+    if config.arch == "additive" and "pairs" not in config.arch_kwargs:
+        share = config.calibration_stop_fraction
+        fit, stop = group_split(groups, (1 - share, share), config.seed)
+        pairs = select_pairs(X[fit], y[fit], X[stop], y[stop], config, progress)
+        config = dataclasses.replace(config, arch_kwargs={**config.arch_kwargs, "pairs": pairs})
+    crossfit = cross_fit(X, y, groups, config, progress)
+    interval = interval_from(crossfit.scores, y, groups, config)
+    epochs = int(np.median(crossfit.best_epochs)) + 1
+    model, _ = fit_model(X, y, None, None, dataclasses.replace(config, max_epochs=epochs), progress)
+    return model, interval, crossfit
 
 
 def ridge_baseline(model: ViralityModel, X_train, y_train, X_test) -> np.ndarray:
@@ -181,10 +237,11 @@ def distribution_summary(model: ViralityModel, X_train: np.ndarray) -> dict:
 
 
 def train(data_path: str | Path, out_dir: str | Path, config: TrainConfig | None = None,
-          progress: bool = True) -> dict:
-    """Train on ``data_path``, evaluate on unseen tracks, write the bundle to ``out_dir``.
-
-    Returns the metadata written to ``out_dir/metadata.json``.
+          progress: bool = True, catalogue_path: str | Path | None = None,
+          fit_config: FitConfig | None = None) -> dict:
+    """Train on ``data_path`` with the shipped recipe (``fit_shipped``) and, given the
+    catalogue (``spotify_songs.csv``), the TikTok-fit model (``virality.model.fit``); write the
+    bundle to ``out_dir``. Returns the metadata written to ``out_dir/metadata.json``.
     """
     config = config or TrainConfig()
     torch.set_num_threads(config.threads)
@@ -193,20 +250,9 @@ def train(data_path: str | Path, out_dir: str | Path, config: TrainConfig | None
     tracks = data.tracks
     X = tracks[list(FEATURE_NAMES)].to_numpy(np.float64)
     y = tracks[TARGET].to_numpy(np.float64)
-    train_idx, val_idx, test_idx = group_split(
-        tracks[ID_COLUMN].to_numpy(), (1 - config.val_fraction - config.test_fraction,
-                                       config.val_fraction, config.test_fraction), config.seed)
-    model, history = fit_model(X[train_idx], y[train_idx], X[val_idx], y[val_idx], config, progress)
-    calibration_idx = np.sort(np.concatenate([train_idx, val_idx]))  # every track but the test ones
-    interval = calibrate_interval(X[calibration_idx], y[calibration_idx], tracks[ID_COLUMN].to_numpy()[calibration_idx],
-                                  config, progress)
-    test_pred = np.clip(predict_numpy(model, X[test_idx]), 0, 100)
-    metrics = {
-        "model": regression_metrics(y[test_idx], test_pred),
-        "mean_predictor": regression_metrics(y[test_idx], np.full(len(test_idx), y[train_idx].mean())),
-        "ridge": regression_metrics(y[test_idx], ridge_baseline(model, X[train_idx], y[train_idx], X[test_idx])),
-    }
-    test_low, test_high = interval_bounds(interval, test_pred)
+    groups = tracks[GROUP_COLUMN].to_numpy()
+    model, interval, crossfit = fit_shipped(X, y, groups, config, progress)
+    low, high = interval_bounds(interval, crossfit.scores)
     all_pred = np.clip(predict_numpy(model, X), 0, 100)
     metadata = {
         "schema_version": SCHEMA_VERSION,
@@ -217,24 +263,62 @@ def train(data_path: str | Path, out_dir: str | Path, config: TrainConfig | None
         "config": config.to_dict(),
         "seed": config.seed,
         "data": {"path_name": Path(data_path).name, "sha256": file_sha256(data_path), "rows": data.n_rows,
-                 "bad_rows": data.n_bad_rows, "tracks": len(tracks), "train_tracks": len(train_idx),
-                 "val_tracks": len(val_idx), "test_tracks": len(test_idx)},
-        "training_medians": dict(zip(FEATURE_NAMES, np.median(X[train_idx], axis=0).tolist())),
-        "metrics": metrics,
+                 "bad_rows": data.n_bad_rows, "tracks": len(tracks), "songs": int(len(np.unique(groups))),
+                 "train_tracks": len(tracks), "evaluation": f"{config.calibration_folds}-fold cross-fitting "
+                                                            "grouped by song (out-of-fold scores)"},
+        "training_medians": dict(zip(FEATURE_NAMES, np.median(X, axis=0).tolist())),
+        # every track scored by a fold model that never saw its song: the recipe's error on unseen tracks
+        "metrics": {"model": regression_metrics(y, crossfit.scores),
+                    "mean_predictor": regression_metrics(y, crossfit.mean),
+                    "ridge": regression_metrics(y, crossfit.ridge)},
         "interval": {**interval,
-                     "test_coverage": coverage(y[test_idx], test_low, test_high),
-                     "test_mean_width": float(np.mean(test_high - test_low)),
-                     "test_coverage_by_decile": coverage_by_decile(test_pred, y[test_idx], test_low, test_high)},
+                     # the interval's ends were fitted on these same out-of-fold scores: in-sample coverage,
+                     # not a held-out figure (benchmarks/models.py measures that on outer folds)
+                     "fitted_coverage": coverage(y, low, high),
+                     "fitted_mean_width": float(np.mean(high - low)),
+                     "fitted_coverage_by_decile": coverage_by_decile(crossfit.scores, y, low, high)},
         "scores": {"levels": PERCENTILE_LEVELS.tolist(),
                    "predicted_quantiles": np.quantile(all_pred, PERCENTILE_LEVELS / 100).tolist(),
                    "popularity_quantiles": np.quantile(y, PERCENTILE_LEVELS / 100).tolist()},
-        "distribution": distribution_summary(model, X[train_idx]),
-        "history": {k: history[k] for k in ("best_epoch", "best_val_rmse", "epochs_run")},
+        "distribution": distribution_summary(model, X),
+        "history": {"fold_best_epochs": crossfit.best_epochs, "final_epochs": int(np.median(crossfit.best_epochs)) + 1},
         "versions": _library_versions(),
-        "train_seconds": round(time.perf_counter() - started, 2),
     }
-    save_bundle(out_dir, model, metadata)
+    fit = None
+    if catalogue_path is not None:
+        fit, metadata["fit"] = train_tiktok_fit(data_path, catalogue_path, fit_config or FitConfig(seed=config.seed))
+    metadata["train_seconds"] = round(time.perf_counter() - started, 2)
+    save_bundle(out_dir, model, metadata, fit=fit)
     return metadata
+
+
+def train_tiktok_fit(data_path: str | Path, catalogue_path: str | Path, config: FitConfig) -> tuple[TikTokFit, dict]:
+    """The TikTok-fit model on both files and the ``fit`` section of metadata.json: recipe,
+    Platt scaling, the transform's knots, out-of-fold figures overall and in the era check,
+    the reliability curve, catalogue and TikTok quantiles of the fit, the data's summary."""
+    started = time.perf_counter()
+    data = load_fit_data(data_path, catalogue_path)
+    X, y = data.X, data.y
+    fit, oof, histories = train_fit(X, y, data.groups, config)
+    era = data.era_mask()
+    percent = 100 * oof
+    section = {
+        "config": config.to_dict(),
+        "platt": fit.platt.tolist(),
+        "preprocessing": fit.parts[0].preprocessing.to_dict(),
+        "metrics": {"overall": fit_metrics(y, oof), "era": fit_metrics(y[era], oof[era])},
+        "reliability": calibration_bins(y, oof),
+        "levels": PERCENTILE_LEVELS.tolist(),
+        "catalogue_quantiles": np.quantile(percent[y == 0], PERCENTILE_LEVELS / 100).tolist(),
+        "tiktok_quantiles": np.quantile(percent[y == 1], PERCENTILE_LEVELS / 100).tolist(),
+        "data": {**data.sources, "songs": int(len(np.unique(data.groups))), "era_year": ERA_YEAR,
+                 "era_catalogue_tracks": int(((y == 0) & era).sum()),
+                 "evaluation": f"{config.folds}-fold cross-fitting grouped by song, stratified by side "
+                               "(out-of-fold probabilities)"},
+        "history": histories,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    return fit, section
 
 
 def _plain(kwargs: dict) -> dict:

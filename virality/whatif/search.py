@@ -123,13 +123,14 @@ class WhatIfResult:
     reached: bool
     suggestions: list[Suggestion] = field(default_factory=list)
     message: str = ""
+    target_kind: str = "popularity"  # or "fit": TikTok fit in %, which has no interval (low/high NaN)
 
     def to_json(self) -> dict:
         """The command line's JSON contract."""
         return {"original_score": round(self.original_score, 3), "target": round(self.target, 3),
                 "reached": self.reached,
-                "suggestions": [{"song": s.song, "score": round(s.score, 3), "low": round(s.low, 3),
-                                 "high": round(s.high, 3),
+                "suggestions": [{"song": s.song, "score": round(s.score, 3), "low": _rounded(s.low),
+                                 "high": _rounded(s.high),
                                  "changes": {n: [a, b] for n, (a, b) in s.changes.items()}}
                                 for s in self.suggestions]}
 
@@ -152,6 +153,40 @@ class WhatIfResult:
         rows += [{"song": f"suggestion {i + 1}", "score": s.score, "low": s.low, "high": s.high}
                  for i, s in enumerate(self.suggestions)]
         return pd.DataFrame(rows)
+
+
+def _rounded(value: float) -> float | None:
+    """A bound for JSON: 3 decimals, or null where there is none (TikTok fit has no interval)."""
+    return None if np.isnan(value) else round(value, 3)
+
+
+TARGET_KINDS = {"popularity": "points of popularity", "fit": "percentage points of TikTok fit"}
+
+
+class _FitTarget:
+    """The predictor seen through its TikTok fit (percent) instead of its popularity score: what
+    the search scores (``raw_scores``), re-scores (``predict_columns``: fit, no interval, its
+    catalogue percentile) and checks (``is_out_of_distribution``, the same as popularity's)."""
+
+    def __init__(self, predictor: Predictor):
+        if predictor.fit is None:
+            raise ValueError("this model bundle has no TikTok-fit model: train it with --catalogue")
+        self.predictor = predictor
+
+    def raw_scores(self, X: np.ndarray) -> np.ndarray:
+        return self.predictor.fit_percent(X)
+
+    def predict_columns(self, X: np.ndarray) -> tuple[np.ndarray, ...]:
+        fit = self.predictor.fit_percent(X)
+        missing = np.full(len(fit), np.nan)
+        return fit, missing, missing, self.predictor.fit_percentile(fit)
+
+    def is_out_of_distribution(self, X: np.ndarray) -> np.ndarray:
+        return self.predictor.is_out_of_distribution(X)
+
+    @property
+    def quantile_scale(self):
+        return self.predictor.quantile_scale
 
 
 def snap_columns(values: np.ndarray, columns: Sequence[int]) -> np.ndarray:
@@ -514,9 +549,10 @@ def _choose(problem: _Problem, X: np.ndarray, score: np.ndarray, ood: np.ndarray
 
 def search(predictor: Predictor, song: Mapping[str, float], *, target: float | None = None, gain: float | None = None,
            vary: Sequence[str] | None = None, bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
-           max_changes: int = 3, k: int = 4) -> WhatIfResult:
+           max_changes: int = 3, k: int = 4, target_kind: str = "popularity") -> WhatIfResult:
     """Up to ``k`` edits of ``song`` whose predicted score reaches ``target`` (or the current
-    score + ``gain``), changing only characteristics in ``vary`` (default
+    score + ``gain``) — the popularity score, or with ``target_kind="fit"`` the TikTok fit in
+    percent (no interval: ``low``/``high`` NaN) — changing only characteristics in ``vary`` (default
     ``PRODUCER_CHOICES``), within ``bounds`` (name → (low, high) in Spotify units, either
     may be None) and the range of real tracks, at most ``max_changes`` at a time.
 
@@ -524,16 +560,21 @@ def search(predictor: Predictor, song: Mapping[str, float], *, target: float | N
     found (highest score first). Raises ``ValueError`` on bad input, naming it.
     """
     values, _ = parse_song(song)
+    if target_kind not in TARGET_KINDS:
+        raise ValueError(f"unknown target kind {target_kind!r}; choose one of {', '.join(TARGET_KINDS)}")
+    if target_kind == "fit":
+        predictor = _FitTarget(predictor)
     vary = list(PRODUCER_CHOICES if vary is None else vary)
     bounds = dict(bounds or {})
     _check_request(target, gain, vary, bounds, max_changes, k)
     x0 = np.array([values[n] for n in FEATURE_NAMES], float)
     score0, low0, high0, _ = (float(column[0]) for column in predictor.predict_columns(x0[None]))
     target = float(target) if target is not None else score0 + float(gain)
-    result = WhatIfResult(values, score0, low0, high0, target, False)
+    result = WhatIfResult(values, score0, low0, high0, target, False, target_kind=target_kind)
     if score0 >= target:
         result.reached = True
-        result.message = f"The song already scores {score0:.1f}, at or above the target {target:.1f}."
+        what = "has a TikTok fit of" if target_kind == "fit" else "scores"
+        result.message = f"The song already {what} {score0:.1f}, at or above the target {target:.1f}."
         return result
     # the search aims a hair above the target: float32 sums differ in the last bits between
     # batch sizes, and a suggestion must still reach the target when re-scored on its own
@@ -634,12 +675,14 @@ def _finish(predictor: Predictor, problem: _Problem, X: np.ndarray, scores: np.n
                                              float(percentile), changes, float(distance[i]),
                                              score >= result.target, bool(ood[i]), score - result.original_score))
     result.reached = any(s.reached for s in result.suggestions)
+    what = "TikTok fit" if result.target_kind == "fit" else "score"
     if not result.suggestions:
-        result.message = "No allowed change raises the score: try allowing other characteristics or wider bounds."
+        result.message = f"No allowed change raises the {what}: try allowing other characteristics or wider bounds."
     elif not result.reached:
         best = max(s.score for s in result.suggestions)
         result.message = (f"The target {result.target:.1f} could not be reached with these constraints; "
-                          f"the best found scores {best:.1f} ({best - result.original_score:+.1f} points).")
+                          f"the best found {'has a TikTok fit of' if result.target_kind == 'fit' else 'scores'} "
+                          f"{best:.1f} ({best - result.original_score:+.1f} points).")
     return result
 
 
