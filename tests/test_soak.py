@@ -3,9 +3,9 @@
 No change may raise, Predict must always show exactly what ``virality`` predicts for the
 session's song, and the process' resident memory must stay flat: growth after warm-up is
 reported (``test-output/soak.json``, and on stdout with ``-s``) and bounded generously,
-both as the server would see it and after ``gc.collect()`` (``.streamlit/config.toml``
-turns Streamlit's per-rerun full collection off, so reference cycles wait for Python's
-own, rarer, collections).
+both as the server would see it (bounded caches filling included) and settled: shared
+caches emptied, cycles collected (``.streamlit/config.toml`` turns Streamlit's per-rerun full
+collection off) and free memory trimmed, at warm-up and at the end, so only what leaks counts.
 Run alone: ``.venv/bin/python -m pytest tests/test_soak.py -s``.
 """
 
@@ -28,7 +28,9 @@ STEPS = int(__import__("os").environ.get("SOAK_STEPS", 300))
 WARM_UP = 100         # steps before the memory baseline: every page visited, its caches filled (with all
                       # five pages RSS rose ~100 MB over the first 100 steps, then stayed flat)
 MAX_GROWTH_MB = 150   # generous: ~0.5 MB kept per rerun would exceed it
-MAX_LEAK_MB = 40      # after gc.collect(): what a leak (not uncollected cycles) would keep
+MAX_LEAK_MB = 40      # settled (shared caches emptied, cycles collected, free memory trimmed): what a leak keeps.
+                      # The shared caches hold up to 64-128 songs each and were still filling at step 200
+                      # (+43 MB raw between steps 100 and 300 in one CI run): bounded, so not a leak
 TEXT_SAMPLES = ("", " ", "abc", "3:05", "0:09", "20:01", "99:99", "-1:00", "1:5", "2:30", "🎵", "ｘ" * 1000,
                 "1e400", "NaN", "=1+1", "<script>alert(1)</script>")
 BUTTON_SHARE = 0.1    # a few clicks (What-if's search, Reset) among the control changes
@@ -41,6 +43,20 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def settled_rss_mb() -> float:
+    """RSS once what is bounded on purpose is released: the shared ``st.cache_data`` caches
+    emptied (the model's ``st.cache_resource`` stays), reference cycles collected and glibc's
+    free lists returned to the system (``malloc_trim``), so what remains is what the runs kept."""
+    import ctypes
+
+    import streamlit as st
+
+    st.cache_data.clear()
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return rss_mb()
 
 
 def option_value(widget, option: str):
@@ -119,17 +135,16 @@ def test_300_random_control_changes_across_pages(bundled):
         if at.title and at.title[0].value == "Predict":
             check_predict(at, bundled)
         if len(done) == WARM_UP:
-            gc.collect()  # the baseline holds no garbage
+            settled_at_warm_up = settled_rss_mb()
         if len(done) == WARM_UP or len(done) % 50 == 0:
             memory[len(done)] = round(rss_mb(), 1)
     assert len(done) == STEPS, f"only {len(done)} changes in {3 * STEPS} attempts"
     raw_growth = memory[max(memory)] - memory[WARM_UP]
-    gc.collect()
-    growth = rss_mb() - memory[WARM_UP]
+    growth = settled_rss_mb() - settled_at_warm_up
     report = {"steps": STEPS, "pages": pages, "seconds": round(time.perf_counter() - started, 1),
               "rss_mb_by_step": memory, "growth_mb": round(raw_growth, 1),
               "peak_growth_mb": round(max(memory.values()) - memory[WARM_UP], 1),
-              "growth_after_gc_collect_mb": round(growth, 1),
+              "settled_growth_mb": round(growth, 1),
               "button_clicks": sum("Button" in line for line in done)}
     (ROOT / "test-output").mkdir(exist_ok=True)
     (ROOT / "test-output" / "soak.json").write_text(json.dumps(report, indent=1) + "\n")
