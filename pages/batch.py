@@ -75,7 +75,7 @@ file_key = job[1][:16]  # widgets that list this file's tracks start afresh with
 (st.success if result.n_scored else st.warning)(f"**{escape_markdown(name)}**: scored {result.n_scored:,} of "
                                                f"{result.n_rows:,} tracks.")
 for note in result.reading.notes() if result.reading else []:
-    st.info(escape_markdown(note[0].upper() + note[1:] + "."))
+    st.info(note[0].upper() + note[1:] + ".")  # our own words: row numbers, no user text
 if result.renamed_note:
     st.info(escape_markdown(result.renamed_note[0].upper() + result.renamed_note[1:] + "."))
 if result.columns.choices:

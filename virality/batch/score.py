@@ -139,7 +139,7 @@ def score_frame(frame: pd.DataFrame, predictor: Predictor, fill: bool = False,
 
 
 def predict_rows(predictor: Predictor, X: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(n, 12) valid characteristics → (score, low, high, percentile), each (n,).
+    """(n, 12) valid characteristics → (score, low, high, percentile, tiktok_fit), each (n,).
 
     The rows go through the model in whole passes of ``CHUNK_ROWS`` (the last one padded with
     copies of the last row): the CPU's matrix kernels round a row in a part-filled block
@@ -147,7 +147,8 @@ def predict_rows(predictor: Predictor, X: np.ndarray) -> tuple[np.ndarray, ...]:
     share its pass — or scoring a file in chunks would change a rounded score now and then."""
     size = -(-len(X) // CHUNK_ROWS) * CHUNK_ROWS
     padded = np.concatenate([X, np.repeat(X[-1:], size - len(X), axis=0)]) if size > len(X) else X
-    return tuple(column[:len(X)] for column in predictor.predict_columns(padded))
+    columns = (*predictor.predict_columns(padded), predictor.fit_percent(padded))
+    return tuple(column[:len(X)] for column in columns)
 
 
 def keep_input_columns(frame: pd.DataFrame, reserved: tuple[str, ...]) -> tuple[pd.DataFrame, dict[str, str]]:

@@ -105,7 +105,7 @@ class Predictor:
         """(n, 12) → (n,) TikTok fit in percent (NaN without a fit model)."""
         if self.fit is None:
             return np.full(len(X), np.nan)
-        return predict_percent(self.fit, X)
+        return predict_percent(self.fit, X, chunk=CHUNK_ROWS)
 
     def fit_percentile(self, fit: np.ndarray) -> np.ndarray:
         """Percent of catalogue tracks whose (out-of-fold) fit is at or below ``fit`` (percent)."""
