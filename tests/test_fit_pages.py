@@ -3,14 +3,18 @@ and a bundle without the fit model renders every page without it."""
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 import streamlit as st
 
 import ui.state
 from tests.apptest import as_read, metric, open_app
 from ui.layout import PAGES
+from virality.batch.ranking import rank_by, score_upload
 from virality.config import ADDITIVE_DIR
-from virality.features import default_song
+from virality.data.demo import DEMO_CSV
+from virality.features import FEATURE_NAMES, default_song
 from virality.model.prediction import load_predictor
 from virality.plotting import FIT_MEANING, fit_text
 
@@ -53,3 +57,51 @@ def test_every_page_renders_without_a_fit_model_and_shows_no_fit(no_fit):
     for path, _, _ in PAGES[1:]:
         at.switch_page(path).run()
         assert not at.exception, (path, at.exception)
+    at.switch_page("pages/batch.py").run()
+    at.button(key="batch_demo_button").click().run()
+    assert not at.exception and not at.get("radio")  # nothing to choose: popularity only
+    assert "tiktok_fit" not in batch_table(at).columns
+
+
+# --- Batch ---------------------------------------------------------------------------------
+
+def batch_table(at):
+    return next(d.value for d in at.dataframe if "predicted_popularity" in getattr(d.value, "columns", []))
+
+
+def test_batch_shows_the_fit_and_ranks_by_it_when_chosen(bundled):
+    at = open_app("pages/batch.py")
+    at.button(key="batch_demo_button").click().run()
+    table = batch_table(at)
+    demo = pd.read_csv(DEMO_CSV).rename(columns={"duration_ms": "duration"}).set_index("title")
+    fit = pd.Series(bundled.fit_percent(demo[list(FEATURE_NAMES)].to_numpy()), index=demo.index)
+    np.testing.assert_allclose(table.set_index("title")["tiktok_fit"].loc[fit.index], fit, atol=1e-3)
+    assert table["title"].tolist() == table.sort_values("predicted_popularity", ascending=False)["title"].tolist()
+
+    at.radio(key="batch_rank_by").set_value("tiktok_fit").run()
+    assert not at.exception
+    table = batch_table(at)
+    assert table["title"].tolist() == fit.sort_values(ascending=False).index.tolist()
+    assert table["rank"].tolist() == list(range(1, len(demo) + 1))
+    assert any("Ranked by TikTok fit" in c.value for c in at.caption)
+    at.switch_page("pages/predict.py").run()
+    at.switch_page("pages/batch.py").run()
+    assert at.radio(key="batch_rank_by").value == "tiktok_fit"  # kept like the other pages' controls
+
+
+def test_rank_by_fit_keeps_every_column_and_the_rows_match():
+    from virality.batch.export import export_table
+
+    result = score_upload(DEMO_CSV.read_bytes(), DEMO_CSV.name, load_predictor())
+    by_fit = rank_by(result, "tiktok_fit")
+    assert list(by_fit.table.columns) == list(result.table.columns)
+    assert by_fit.table["tiktok_fit"].is_monotonic_decreasing
+    pd.testing.assert_frame_equal(by_fit.table.drop(columns="rank").sort_index(),
+                                  result.table.drop(columns="rank").sort_index())
+    assert list(by_fit.attributions.index) == list(by_fit.table.index)
+    exported = export_table(by_fit)
+    contract = ["predicted_popularity", "low", "high", "percentile", "tiktok_fit"]
+    position = [list(exported.columns).index(c) for c in contract]
+    assert position == list(range(position[0], position[0] + len(contract)))  # score's columns, in its order
+    with pytest.raises(ValueError, match="cannot rank by"):
+        rank_by(result, "energy")
