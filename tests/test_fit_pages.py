@@ -3,6 +3,8 @@ and a bundle without the fit model renders every page without it."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,8 @@ from ui.layout import PAGES
 from virality.batch.ranking import rank_by, score_upload
 from virality.config import ADDITIVE_DIR
 from virality.data.demo import DEMO_CSV
+from virality.explain.explanation import explain_song, summary_sentence
+from virality.explain.methods import METHODS
 from virality.features import FEATURE_NAMES, default_song
 from virality.model.prediction import load_predictor
 from virality.plotting import FIT_MEANING, fit_text
@@ -105,3 +109,36 @@ def test_rank_by_fit_keeps_every_column_and_the_rows_match():
     assert position == list(range(position[0], position[0] + len(contract)))  # score's columns, in its order
     with pytest.raises(ValueError, match="cannot rank by"):
         rank_by(result, "energy")
+
+
+# --- Explain -------------------------------------------------------------------------------
+
+def waterfall(at) -> dict:
+    """The waterfall figure the page drew (plotly JSON): x = [baseline, *attributions, total]."""
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return next(s for s in specs if s["data"] and s["data"][0]["type"] == "waterfall")
+
+
+def test_explain_fit_shows_attributions_that_add_up_to_the_fit_difference(bundled):
+    at = open_app()
+    at.slider(key="w_energy").set_value(0.9).run()
+    at.switch_page("pages/explain.py").run()
+    assert waterfall(at)["layout"]["xaxis"]["title"]["text"] == "popularity (points)"
+    at.radio(key="explain_target").set_value("fit").run()
+    assert not at.exception
+    song = dict(default_song(), energy=0.9)
+    fit_song, fit_typical = bundled.fit_percent(np.array([[song[n] for n in FEATURE_NAMES],
+                                                         [bundled.typical_song[n] for n in FEATURE_NAMES]]))
+    assert metric(at, "This song") == f"{fit_song:.1f}%" and metric(at, "The typical track") == f"{fit_typical:.1f}%"
+    assert metric(at, "Difference").endswith("percentage points of fit")
+    figure = waterfall(at)
+    bars = figure["data"][0]["x"][1:-1]
+    assert len(bars) == len(FEATURE_NAMES)
+    assert sum(bars) == pytest.approx(fit_song - fit_typical, abs=METHODS["ig"].tolerance)
+    assert figure["layout"]["xaxis"]["title"]["text"] == "TikTok fit (%)"
+    assert all("percentage points of fit" in h for h in figure["data"][0]["hovertext"][1:-1])
+    expected = explain_song(bundled, song, target="fit")
+    assert as_read(at.info[0].value) == summary_sentence(expected)
+    at.switch_page("pages/what_if.py").run()
+    at.switch_page("pages/explain.py").run()
+    assert at.radio(key="explain_target").value == "fit"  # kept like the other controls
