@@ -6,12 +6,12 @@ from ui.explain import curves, explain, grid, importance, song_interactions, son
 from ui.layout import chart, page_header
 from ui.state import current_song, get_predictor, keep, kept_index, scored_songs
 from virality.explain.explanation import baseline_choices, summary_sentence
-from virality.explain.methods import METHODS, TARGET_NAMES, TARGET_UNITS
+from virality.explain.methods import METHODS
 from virality.explain.plots import global_figure, interaction_heatmap, pair_figure, sensitivity_figure, waterfall_figure
 from virality.explain.views import GLOBAL_SAMPLE_TRACKS, interaction_sentence, top_pairs
 from virality.features import BY_NAME, FEATURE_NAMES
 from virality.markdown import escape_markdown
-from virality.plotting import signed
+from virality.plotting import TARGET_NAMES, TARGET_UNITS, signed
 
 page_header("Explain", "Why this score? Which characteristics push it up or down, by how many points.")
 predictor = get_predictor()

@@ -21,6 +21,7 @@ from virality.explain.methods import METHODS
 from virality.features import FEATURE_NAMES, default_song
 from virality.model.prediction import load_predictor
 from virality.plotting import FIT_MEANING, fit_text
+from virality.whatif.search import PRODUCER_CHOICES, search
 
 
 @pytest.fixture
@@ -142,3 +143,41 @@ def test_explain_fit_shows_attributions_that_add_up_to_the_fit_difference(bundle
     at.switch_page("pages/what_if.py").run()
     at.switch_page("pages/explain.py").run()
     assert at.radio(key="explain_target").value == "fit"  # kept like the other controls
+
+
+# --- What-if -------------------------------------------------------------------------------
+
+def test_whatif_aimed_at_fit_shows_suggestions_that_really_raise_fit(bundled):
+    at = open_app("pages/what_if.py")
+    at.radio(key="whatif_target_kind").set_value("fit").run()
+    at.number_input(key="whatif_fit_gain").set_value(10.0).run()
+    assert not at.exception
+    song = default_song()
+    fit_now = bundled.predict_song(song).tiktok_fit
+    expected = search(bundled, song, gain=10.0, vary=list(PRODUCER_CHOICES), max_changes=3, k=4, target_kind="fit")
+    assert expected.suggestions
+    assert [m.value for m in at.metric] == [f"{s.score:.1f}%" for s in expected.suggestions]
+    for s in expected.suggestions:  # each re-scored on its own, as the page shows it
+        rescored = bundled.predict_song(s.song).tiktok_fit
+        assert rescored == pytest.approx(s.score, abs=1e-3) and rescored > fit_now
+        assert not s.reached or rescored >= fit_now + 10.0
+    assert any("TikTok fit of" in m.value for m in at.success)
+    at.button(key="load_1").click().run()
+    at.switch_page("pages/predict.py").run()
+    assert metric(at, "TikTok fit") == fit_text(bundled.predict_song(expected.suggestions[0].song).tiktok_fit)
+
+
+def test_whatif_goals_keep_their_values_per_aim():
+    at = open_app("pages/what_if.py")
+    at.number_input(key="whatif_gain").set_value(7.0).run()
+    at.radio(key="whatif_target_kind").set_value("fit").run()
+    at.number_input(key="whatif_fit_gain").set_value(12.0).run()
+    at.radio(key="whatif_goal").set_value("target").run()
+    at.number_input(key="whatif_fit_target").set_value(80.0).run()
+    at.radio(key="whatif_goal").set_value("gain").run()
+    assert at.number_input(key="whatif_fit_gain").value == 12.0
+    at.radio(key="whatif_target_kind").set_value("popularity").run()
+    assert at.number_input(key="whatif_gain").value == 7.0
+    at.radio(key="whatif_target_kind").set_value("fit").run()
+    at.radio(key="whatif_goal").set_value("target").run()
+    assert at.number_input(key="whatif_fit_target").value == 80.0 and not at.exception

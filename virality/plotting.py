@@ -33,6 +33,12 @@ def signed(points: float, decimals: int = 1) -> str:
     return text.replace("-", "−")
 
 
+# The two things a song is scored on (``virality.explain.methods.TARGETS``, ``whatif.search.TARGET_KINDS``)
+TARGET_NAMES = {"popularity": "popularity score", "fit": "TikTok fit"}  # what the app's selectors say
+TARGET_UNITS = {"popularity": "points", "fit": "percentage points of fit"}  # an attribution's unit, on screen
+TARGET_AXES = {"popularity": "popularity (points)", "fit": "TikTok fit (%)"}  # an axis of the target itself
+
+
 def fit_text(percent: float) -> str:
     """TikTok fit (0–100 %) for the screen: ``"62%"``. Whole percent: the fit is calibrated to
     within a few points, so a decimal would claim more than it knows."""

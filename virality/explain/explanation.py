@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from virality.explain.methods import METHODS, TARGET_UNITS, attribute, method_key, song_array
+from virality.explain.methods import METHODS, attribute, method_key, song_array
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, load_song_arg, parse_song
 from virality.model.prediction import Predictor
-from virality.plotting import signed
+from virality.plotting import TARGET_UNITS, signed
 
 
 @dataclass

@@ -381,9 +381,6 @@ def method_key(method: str) -> str:
 
 
 TARGETS = {"popularity": "popularity points", "fit": "percentage points of TikTok fit"}
-TARGET_NAMES = {"popularity": "popularity score", "fit": "TikTok fit"}  # what the app's selectors say
-TARGET_UNITS = {"popularity": "points", "fit": "percentage points of fit"}  # an attribution's unit, on screen
-TARGET_AXES = {"popularity": "popularity (points)", "fit": "TikTok fit (%)"}  # an axis of the target itself
 
 
 def model_output(predictor: Predictor, target: str = "popularity") -> ModelOutput:

@@ -10,9 +10,20 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from virality.explain.explanation import Explanation
-from virality.explain.methods import TARGET_AXES, TARGET_UNITS
 from virality.features import BY_NAME, FEATURES
-from virality.plotting import BAND, BLUE, GREEN, LIGHT, RED, axis_ticks, axis_unit, axis_values, signed
+from virality.plotting import (
+    BAND,
+    BLUE,
+    GREEN,
+    LIGHT,
+    RED,
+    TARGET_AXES,
+    TARGET_UNITS,
+    axis_ticks,
+    axis_unit,
+    axis_values,
+    signed,
+)
 
 UP, DOWN = GREEN, RED
 
