@@ -3,6 +3,7 @@ and a bundle without the fit model renders every page without it."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
@@ -36,6 +37,13 @@ def no_fit(monkeypatch):
     yield predictor
     ui.state.get_predictor.clear()
     st.cache_data.clear()
+
+
+def numbers(array) -> np.ndarray:
+    """A plotly JSON array: a list, or a typed array ``{"dtype", "bdata"}`` (base64)."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+    return np.asarray(array, float)
 
 
 def markdown_texts(at) -> list[str]:
@@ -133,7 +141,7 @@ def test_explain_fit_shows_attributions_that_add_up_to_the_fit_difference(bundle
     assert metric(at, "This song") == f"{fit_song:.1f}%" and metric(at, "The typical track") == f"{fit_typical:.1f}%"
     assert metric(at, "Difference").endswith("percentage points of fit")
     figure = waterfall(at)
-    bars = figure["data"][0]["x"][1:-1]
+    bars = numbers(figure["data"][0]["x"])[1:-1]
     assert len(bars) == len(FEATURE_NAMES)
     assert sum(bars) == pytest.approx(fit_song - fit_typical, abs=METHODS["ig"].tolerance)
     assert figure["layout"]["xaxis"]["title"]["text"] == "TikTok fit (%)"
@@ -181,3 +189,56 @@ def test_whatif_goals_keep_their_values_per_aim():
     at.radio(key="whatif_target_kind").set_value("fit").run()
     at.radio(key="whatif_goal").set_value("target").run()
     assert at.number_input(key="whatif_fit_target").value == 80.0 and not at.exception
+
+
+# --- Model ---------------------------------------------------------------------------------
+
+def fit_results(margin: float, se: float) -> dict:
+    """A results file in ``benchmarks/fit.py``'s shape, with a chosen network − LightGBM margin."""
+    metrics = ("auc", "log_loss", "brier", "ece")
+    entry = lambda base: {f"{p}{m}": {"mean": base + i / 100, "std": 0.01}  # noqa: E731
+                          for p in ("", "era_") for i, m in enumerate(metrics)}
+    return {"meta": {"folds": 5, "seeds": [0, 1, 2], "quick": False, "tiktok_tracks": 2848, "catalogue_tracks": 22089,
+                     "command": "python -m benchmarks.fit --data PATH --catalogue PATH"},
+            "candidates": {"logistic_regression": entry(0.70), "lightgbm": entry(0.76), "network": entry(0.76 + margin)},
+            "paired": {"auc": {"mean": margin, "std": se * 3.9, "se": se, "better": 9, "n": 15},
+                       "era_auc": {"mean": -0.05, "std": 0.02, "se": 0.005, "better": 1, "n": 15}}}
+
+
+def test_model_page_shows_the_fit_headline_reliability_and_benchmark(bundled, monkeypatch, tmp_path):
+    from virality.model import fit_report
+
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps(fit_results(margin=0.004, se=0.003)))
+    monkeypatch.setattr(fit_report, "FIT_RESULTS_FILE", path)
+    at = open_app("pages/model.py")
+    texts = markdown_texts(at)
+    for sentence in fit_report.fit_headline(bundled.info.fit):
+        assert sentence in texts
+    assert any("sounds modern" in t and "six genre playlists from 2020" in t for t in texts)
+    figure = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.key == "fit_reliability")
+    bins = fit_report.reliability_frame(bundled.info.fit)
+    np.testing.assert_allclose(numbers(figure["data"][1]["x"]), bins["predicted"])
+    np.testing.assert_allclose(numbers(figure["data"][1]["y"]), bins["observed"])
+    table = next(d.value for d in at.dataframe if "era AUC" in getattr(d.value, "columns", []))
+    assert table["model"].tolist() == ["network", "LightGBM", "logistic regression"]
+    assert table.loc[table["model"] == "network", "AUC"].item() == pytest.approx(0.764)
+    sentence = next(t for t in texts if t.startswith("In the benchmark the network is"))
+    assert "level with LightGBM overall" in sentence and "behind LightGBM on the era check" in sentence
+    assert "beats" not in " ".join(texts)
+
+
+def test_a_margin_is_level_only_inside_two_standard_errors():
+    from virality.model.fit_report import margin_verdict
+
+    assert margin_verdict(0.005, 0.003) == "level with" and margin_verdict(-0.006, 0.003) == "level with"
+    assert margin_verdict(0.007, 0.003) == "ahead of" and margin_verdict(-0.007, 0.003) == "behind"
+
+
+def test_model_page_without_the_fit_benchmark_says_how_to_make_it(monkeypatch, tmp_path):
+    from virality.model import fit_report
+
+    monkeypatch.setattr(fit_report, "FIT_RESULTS_FILE", tmp_path / "missing.json")
+    at = open_app("pages/model.py")
+    assert any("python -m benchmarks.fit" in i.value for i in at.info)
+    assert at.get("plotly_chart") and not at.exception
