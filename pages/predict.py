@@ -70,12 +70,11 @@ score_line.markdown(" · ".join(parts))
 
 with right:
     with st.container(key="score_panel"):
-        score_col, fit_col = st.columns(2) if has_fit else (st.container(), None)
+        # the score's long label needs most of the width, or it is cut short ("Predicted popularity (0–1…")
+        score_col, fit_col = st.columns([5, 2], gap="small") if has_fit else (st.container(), None)
         score_col.metric("Predicted popularity (0–100)", f"{prediction.score:.1f}")
         if has_fit:
-            fit_col.metric("TikTok fit", fit_text(prediction.tiktok_fit),
-                           help="The chance that a track with these characteristics comes from the TikTok-trending set "
-                                "rather than the catalogue, each side weighing half.")
+            fit_col.metric("TikTok fit", fit_text(prediction.tiktok_fit))
         st.markdown(f"**{predictor.interval_level:.0%} interval: {prediction.low:.0f} – {prediction.high:.0f}** · "
                     f"higher than **{prediction.percentile:.0f}%** of real TikTok tracks as this model scores them")
         if has_fit:
