@@ -30,8 +30,11 @@ run: $(VENV)/.runtime
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
 
+# TEST_WORKERS processes share the tests (one module each at a time: session fixtures train once
+# per worker); TEST_WORKERS=0 runs them in this process
+TEST_WORKERS ?= 2
 test: lint
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow" $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 test-all: lint
 	$(PY) -m pytest

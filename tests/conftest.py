@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,11 @@ from virality.config import TrainConfig
 from virality.features import FEATURE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test`'s workers share the 2 cores: one torch thread each
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def synthetic_tracks(n_tracks: int = 400, seed: int = 0, duplicates: int = 100) -> pd.DataFrame:

@@ -53,7 +53,7 @@ def test_train_writes_the_bundle_the_engine_writes(tmp_path, synthetic_csv, tiny
     for name, values in engine["metrics"].items():
         assert saved["metrics"][name] == pytest.approx(values, abs=5e-4), name
     lines = done.stdout.splitlines()
-    assert lines[0].startswith(f"trained on {saved['data']['train_tracks']} tracks in ")
+    assert lines[0].startswith(f"trained on all {saved['data']['train_tracks']} tracks (")
     assert [line.split()[0] for line in lines[1:1 + len(saved["metrics"])]] == list(saved["metrics"])
     assert lines[-1] == f"saved to {tmp_path}"
     song_score = load_predictor(tmp_path).predict_song(default_song()).score

@@ -6,6 +6,7 @@ from virality.data.demo import demo_song
 from virality.explain.explanation import explain_song, summary_sentence
 from virality.explain.methods import METHODS
 from virality.features import default_song
+from virality.markdown import escape_markdown
 
 PAGE = "pages/explain.py"
 
@@ -17,7 +18,8 @@ def page() -> AppTest:
 
 def shown(at: AppTest, baseline: str = "typical") -> tuple[float, float]:
     """The song's score and the baseline's, from the metrics labelled as the page labels them."""
-    return float(metric(at, "This song")), float(metric(at, "The typical track" if baseline == "typical" else baseline))
+    label = "The typical track" if baseline == "typical" else escape_markdown(baseline)  # metric labels are Markdown
+    return float(metric(at, "This song")), float(metric(at, label))
 
 
 @pytest.mark.parametrize("method", list(METHODS))

@@ -108,7 +108,7 @@ def test_fill_scores_rows_with_typical_values_and_flags_them(tmp_path, bundled):
     assert done.code == 0, done.stderr
     out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
     assert list(out.columns) == [*frame.columns, "predicted_popularity", "low", "high", "percentile",
-                                 FILLED_COLUMN, "problem"]
+                                 "tiktok_fit", FILLED_COLUMN, "problem"]
     assert out.loc[1, FILLED_COLUMN] == "energy, liveness"
     assert (out.drop(index=1)[FILLED_COLUMN] == "liveness").all()
     assert out.loc[2, "predicted_popularity"] == "" and "tempo: not a number" in out.loc[2, "problem"]

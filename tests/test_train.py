@@ -53,7 +53,7 @@ def test_bundle_round_trip_predicts_identically(tiny_bundle):
         a = model(torch.tensor(X, dtype=torch.float32))
         b = again(torch.tensor(X, dtype=torch.float32))
     assert torch.equal(a, b)
-    assert Predictor(model, metadata).predict_array(X).shape == (16, 4)
+    assert Predictor(model, metadata).predict_array(X).shape == (16, 5)  # score, low, high, percentile, tiktok_fit
 
 
 def test_tampered_preprocessing_is_refused(tiny_bundle, tmp_path):

@@ -9,6 +9,7 @@ of the folds' best epoch counts.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import platform
@@ -43,21 +44,40 @@ def fit_model(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray | None
     (``X_val`` None) it trains exactly ``config.max_epochs`` epochs and keeps the last. Runs on
     ``config.threads`` torch threads (restored afterwards).
     """
+    with _threads(config.threads):
+        arch_kwargs = dict(config.arch_kwargs)
+        if config.arch == "additive" and "pairs" not in arch_kwargs:
+            arch_kwargs["pairs"] = select_pairs(X_train, y_train, X_val, y_val, config, progress)
+        torch.manual_seed(config.seed)
+        model = ViralityModel(Preprocessing.fit(X_train, y_train, config.n_quantiles), config.arch, arch_kwargs)
+        return _train(model, X_train, y_train, X_val, y_val, config, progress)
+
+
+def continue_training(model: ViralityModel, X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray | None,
+                      y_val: np.ndarray | None, config: TrainConfig, progress: bool = False) -> tuple[ViralityModel, dict]:
+    """Train an existing ``model`` further (e.g. fine-tune a pretrained one) exactly as ``fit_model``
+    trains a new one: its own input transform and target scaling are kept, the loss is on targets
+    standardised by them; ``config`` gives the optimiser, epochs, patience, seed and threads. The
+    model is trained in place; returns it at its best validation epoch and the history."""
+    with _threads(config.threads):
+        torch.manual_seed(config.seed)
+        return _train(model, X_train, y_train, X_val, y_val, config, progress)
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    """Run torch on ``n`` CPU threads inside the block, restoring the count afterwards."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
+    torch.set_num_threads(n)
     try:
-        return _fit(X_train, y_train, X_val, y_val, config, progress)
+        yield
     finally:
         torch.set_num_threads(threads)
 
 
-def _fit(X_train, y_train, X_val, y_val, config: TrainConfig, progress: bool) -> tuple[ViralityModel, dict]:
-    arch_kwargs = dict(config.arch_kwargs)
-    if config.arch == "additive" and "pairs" not in arch_kwargs:
-        arch_kwargs["pairs"] = select_pairs(X_train, y_train, X_val, y_val, config, progress)
-    torch.manual_seed(config.seed)
-    prep = Preprocessing.fit(X_train, y_train, config.n_quantiles)
-    model = ViralityModel(prep, config.arch, arch_kwargs)
+def _train(model: ViralityModel, X_train, y_train, X_val, y_val, config: TrainConfig,
+           progress: bool) -> tuple[ViralityModel, dict]:
+    prep = model.preprocessing
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     xt = torch.tensor(X_train, dtype=torch.float32)
     yt = torch.tensor((y_train - prep.target_mean) / prep.target_std, dtype=torch.float32)
