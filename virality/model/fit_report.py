@@ -111,6 +111,6 @@ def fit_margin_sentence(results: dict) -> str | None:
     if table.empty:
         return None
     where = {"overall": "overall", "era check": "on the era check"}
-    parts = [f"{row.verdict} LightGBM {where[row.check]} (AUC {signed(row.mean, 3)} ± {row.se:.3f} s.e., better "
+    parts = [f"{row.verdict} LightGBM {where[row.check]} (AUC {signed(row.mean, 4)} ± {row.se:.4f} s.e., better "
              f"in {row.better} of {row.n} folds)" for row in table.itertuples()]
     return "In the benchmark the network is " + "; ".join(parts) + "."
