@@ -7,23 +7,27 @@ import streamlit as st
 
 from ui.layout import chart, page_header
 from ui.sessions import collect_soon
-from ui.state import get_predictor
+from ui.state import get_predictor, keep, kept_index
 from virality.batch.export import EMPTY_CELL, html_report, model_error_words, to_csv_bytes
 from virality.batch.plots import compare_figure, ranked_figure
 from virality.batch.ranking import (
     DRIVERS_NOTE,
+    RANK_CHOICES,
     RANK_COLUMN,
+    SCORE_COLUMN,
     UNUSUAL_COLUMN,
     BatchResult,
     compare_tracks,
     display_order,
     filter_table,
     popularity_check,
+    rank_by,
     score_upload,
 )
 from virality.data.demo import DEMO_CSV
 from virality.data.reading import DataError
 from virality.markdown import escape_markdown
+from virality.model.prediction import FIT_COLUMN
 from virality.plotting import FILLED_CELL
 
 STYLE_LIMIT = 2000  # highlight filled cells in tables up to this many rows (styling is slow)
@@ -110,6 +114,15 @@ if agreement is not None:
             f"between the two over {agreement.n_tracks:,} scored track(s): **{rho}** (1: the same order, 0: unrelated).")
 
 st.subheader("Ranked tracks")
+choices = list(RANK_CHOICES) if predictor.fit is not None else [SCORE_COLUMN]
+if len(choices) > 1:
+    ranking = st.radio("Rank by", choices, key="batch_rank_by", horizontal=True, format_func=RANK_CHOICES.get,
+                       index=kept_index("batch_rank_by", choices), on_change=keep, args=("batch_rank_by",))
+    if ranking == FIT_COLUMN:  # score_batch ranked by popularity already
+        st.caption("Ranked by TikTok fit: the **rank** column, the chart and the downloads' row order follow this "
+                   "choice. The columns stay the same: those `python -m virality score` writes, in its order, "
+                   "then rank, drivers and unusual.")
+        result = rank_by(result, ranking)
 text_col, score_col = st.columns([2, 1])
 needle = text_col.text_input("Filter (any text: title, artist, a characteristic…)", key="batch_filter")
 min_score = score_col.slider("Minimum score", 0, 100, 0, key="batch_min_score")
@@ -129,7 +142,8 @@ st.dataframe(table, key="batch_table", placeholder=EMPTY_CELL, column_config={  
     RANK_COLUMN: st.column_config.NumberColumn(pinned=True),  # they stay in view while the rest scrolls
     "predicted_popularity": st.column_config.NumberColumn("score", format="%.1f", pinned=True),
     "low": st.column_config.NumberColumn(format="%.1f"), "high": st.column_config.NumberColumn(format="%.1f"),
-    "percentile": st.column_config.NumberColumn(format="%.0f")})
+    "percentile": st.column_config.NumberColumn(format="%.0f"),
+    FIT_COLUMN: st.column_config.NumberColumn("TikTok fit %", format="%.0f")})
 st.caption(DRIVERS_NOTE)
 chart(ranked_figure(result.table, result.labels, predictor), "batch_chart")
 st.caption(model_error_words(predictor))

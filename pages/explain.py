@@ -11,12 +11,20 @@ from virality.explain.plots import global_figure, interaction_heatmap, pair_figu
 from virality.explain.views import GLOBAL_SAMPLE_TRACKS, interaction_sentence, top_pairs
 from virality.features import BY_NAME, FEATURE_NAMES
 from virality.markdown import escape_markdown
-from virality.plotting import signed
+from virality.plotting import TARGET_NAMES, TARGET_UNITS, signed
 
 page_header("Explain", "Why this score? Which characteristics push it up or down, by how many points.")
 predictor = get_predictor()
 song = current_song()
 choices = baseline_choices(predictor, scored_songs(), exclude=song)
+targets = list(TARGET_NAMES) if predictor.fit is not None else ["popularity"]
+target = targets[0]
+if len(targets) > 1:
+    target = st.radio("Explain", targets, key="explain_target", horizontal=True, format_func=TARGET_NAMES.get,
+                      index=kept_index("explain_target", targets), on_change=keep, args=("explain_target",),
+                      help="The popularity score (0–100 points) or the TikTok fit (0–100 %): how much the song's "
+                           "characteristics resemble songs that trend on TikTok, compared with the wider catalogue.")
+units = TARGET_UNITS[target]
 left, right = st.columns(2)
 method = left.selectbox("Method", list(METHODS), format_func=lambda key: METHODS[key].label, key="explain_method",
                         index=kept_index("explain_method", list(METHODS)), on_change=keep, args=("explain_method",),
@@ -30,20 +38,24 @@ st.caption(f"Which method? Keep **{ig.label}**: instant, and its bars add up to 
            f"±{ig.tolerance} points. To check a surprising story, use **{shapley.label}**: slower, but it only "
            f"runs the model (no gradients) and adds up within ±{shapley.tolerance}.")
 baseline = choices[label]
-result = explain(song_items(song), song_items(baseline), label, method)
+result = explain(song_items(song), song_items(baseline), label, method, target)
 
+percent = "%" if target == "fit" else ""
 score_col, base_col, gap_col = st.columns(3)
-score_col.metric("This song", f"{result.score:.1f}")
-base_col.metric(f"The {label} track" if label == "typical" else escape_markdown(label), f"{result.baseline_score:.1f}")
-gap_col.metric("Difference", f"{signed(result.score - result.baseline_score)} points")
+score_col.metric("This song", f"{result.score:.1f}{percent}")
+base_col.metric(f"The {label} track" if label == "typical" else escape_markdown(label),
+                f"{result.baseline_score:.1f}{percent}")
+gap_col.metric("Difference", f"{signed(result.score - result.baseline_score)} {units}")
 st.info(escape_markdown(summary_sentence(result)))
 if result.delta_exceeds_tolerance:
-    st.warning(f"The bars add up to the difference only within {signed(result.delta, 2)} points "
-               f"(this method's tolerance is ±{result.tolerance} points).")
+    st.warning(f"The bars add up to the difference only within {signed(result.delta, 2)} {units} "
+               f"(this method's tolerance is ±{result.tolerance} {units}).")
 elif not METHODS[method].has_convergence_delta():
     st.caption(f"Feature ablation moves one characteristic at a time, so the bars need not add up: "
-               f"{signed(-result.delta, 2)} points come from characteristics acting together.")
+               f"{signed(-result.delta, 2)} {units} come from characteristics acting together.")
 chart(waterfall_figure(result), "waterfall")
+if target == "fit":
+    st.caption("The bars are in percentage points of TikTok fit. The views below are of the popularity score.")
 
 st.subheader("If one characteristic changed")
 st.caption("The score as each characteristic sweeps its whole valid range, the others as they are; "

@@ -4,10 +4,10 @@ import streamlit as st
 
 from ui.layout import chart, page_header
 from ui.state import get_predictor
-from virality.model import additive
+from virality.model import additive, fit_report
 from virality.model import report as model_report
-from virality.model.plots import coverage_figure, heldout_figure, shape_figure, surface_figure
-from virality.plotting import signed
+from virality.model.plots import coverage_figure, heldout_figure, reliability_figure, shape_figure, surface_figure
+from virality.plotting import FIT_MEANING, signed
 
 page_header("Model", "How good is the score, how honest is its interval, and which combinations of "
             "characteristics go with popularity?")
@@ -62,6 +62,50 @@ if results is not None:
                            "80 % ± 3 points. "
                            + model_report.interval_facts(results, shipped, predictor.info.interval,
                                                          model_report.load_coverage_noise()))
+
+st.subheader("TikTok fit: does the song sound like the songs that trend on TikTok?")
+fit = predictor.info.fit
+if fit is None:
+    st.info("This model bundle has no TikTok-fit model: train it with `python -m virality train --catalogue PATH`.")
+else:
+    st.markdown(f"TikTok fit is {FIT_MEANING}: the chance, each side weighing half, that a track with these "
+                f"characteristics comes from the {fit.data['tiktok']['tracks']:,} TikTok-trending tracks rather than "
+                f"the {fit.data['catalogue']['tracks']:,} catalogue tracks.")
+    for sentence in fit_report.fit_headline(fit):
+        st.markdown(sentence)
+    st.markdown("**Are its percentages honest?**")
+    chart(reliability_figure(fit_report.reliability_frame(fit)), "fit_reliability")
+    st.caption(f"Each dot: tracks the model gave about the same fit, scored by a model trained without them "
+               f"({fit.data['evaluation']}); on the diagonal, a fit of 70 % really is TikTok's side 70 % of the "
+               "time (each side weighing half). Bigger dots hold more tracks.")
+    numbers = st.expander("TikTok fit in numbers: the era check and the benchmark against classical models")
+    numbers.caption(f"The shipped fit model, out of fold ({fit.data['evaluation']}). Era check: against the "
+                    f"{fit.data['era_catalogue_tracks']:,} catalogue tracks released {fit.data['era_year']} or "
+                    "later. ECE and Brier on a 0–1 scale.")
+    numbers.dataframe(fit_report.fit_facts(fit), width="stretch", key="fit_facts",
+                      column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                     for c in fit_report.FIT_METRICS.values()})
+    try:
+        benchmark = fit_report.load_fit_results()
+    except model_report.NoResults as error:
+        numbers.info(str(error))
+        benchmark = None
+    if benchmark is not None:
+        meta = benchmark["meta"]
+        if meta.get("quick"):
+            numbers.warning("These are a --quick run's figures (a small sample, tiny models), not the real "
+                            "comparison: rerun without --quick.")
+        numbers.markdown(f"**Against classical models**: {meta['folds']}-fold cross-validation grouped by song × "
+                         f"{len(meta['seeds'])} seeds, {meta['tiktok_tracks']:,} TikTok and "
+                         f"{meta['catalogue_tracks']:,} catalogue tracks; mean and ± std over folds. Reproduce: "
+                         f"`{meta['command']}`.")
+        table = fit_report.fit_benchmark_table(benchmark)
+        numbers.dataframe(table, hide_index=True, width="stretch", key="fit_benchmark",
+                          column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[1:]})
+        if sentence := fit_report.fit_margin_sentence(benchmark):
+            numbers.markdown(f"{sentence} Inside {fit_report.LEVEL_WITHIN_SE:.0f} standard errors of 0 reads as level.")
+            numbers.dataframe(fit_report.fit_margin_table(benchmark), hide_index=True, width="stretch",
+                              key="fit_margin")
 
 st.subheader("Which characteristics, and which combinations, go with popularity")
 try:

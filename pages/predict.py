@@ -10,6 +10,7 @@ from virality.data.demo import demo_song, demo_tracks
 from virality.features import FEATURE_NAMES, default_song, parse_song_json
 from virality.markdown import escape_markdown
 from virality.model.plots import score_figure
+from virality.plotting import FIT_MEANING, fit_text
 from virality.session import song_link, song_to_json
 
 SONG_FILE_KEY, SONG_FILE_NOTE = "song_file", "song_file_note"
@@ -57,18 +58,28 @@ with left:
 
 prediction = predictor.predict_song(song)
 remember_song(f"{st.session_state.get('song_source') or 'Your song'} (scored {prediction.score:.1f})", song)
-# One line per phone screen; TikTok fit (issue 15) joins ``parts`` once it exists.
+has_fit = prediction.tiktok_fit is not None  # None: the bundle has no TikTok-fit model
+# One line per phone screen: the score, its interval and the TikTok fit.
 parts = [f"**{prediction.score:.1f}** predicted popularity",
          f"{predictor.interval_level:.0%} interval {prediction.low:.0f}–{prediction.high:.0f}"]
+if has_fit:
+    parts.append(f"TikTok fit **{fit_text(prediction.tiktok_fit)}**")
 if prediction.out_of_distribution:
     parts.append(":orange[unusual song: a guess]")
 score_line.markdown(" · ".join(parts))
 
 with right:
     with st.container(key="score_panel"):
-        st.metric("Predicted popularity (0–100)", f"{prediction.score:.1f}")
+        # the score's long label needs most of the width, or it is cut short ("Predicted popularity (0–1…")
+        score_col, fit_col = st.columns([5, 2], gap="small") if has_fit else (st.container(), None)
+        score_col.metric("Predicted popularity (0–100)", f"{prediction.score:.1f}")
+        if has_fit:
+            fit_col.metric("TikTok fit", fit_text(prediction.tiktok_fit))
         st.markdown(f"**{predictor.interval_level:.0%} interval: {prediction.low:.0f} – {prediction.high:.0f}** · "
                     f"higher than **{prediction.percentile:.0f}%** of real TikTok tracks as this model scores them")
+        if has_fit:
+            st.markdown(f"**TikTok fit {fit_text(prediction.tiktok_fit)}**: {FIT_MEANING}; higher than "
+                        f"**{prediction.fit_percentile:.0f}%** of catalogue tracks.")
         chart(score_figure(prediction, predictor), "score_chart")
         if prediction.out_of_distribution:
             unusual = ", ".join(prediction.unusual) if prediction.unusual else "the combination of values"

@@ -7,7 +7,7 @@ from ui.state import current_song, get_predictor, keep, kept_index, kept_value, 
 from ui.whatif import find_edits
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, format_duration
 from virality.markdown import escape_markdown
-from virality.plotting import CHANGED_CELL
+from virality.plotting import CHANGED_CELL, TARGET_NAMES, fit_text
 from virality.whatif.plots import before_after_figure, edits_frame
 from virality.whatif.search import PRODUCER_CHOICES
 
@@ -40,25 +40,37 @@ def _load(suggestion_song: dict, label: str) -> None:
     st.session_state["whatif_loaded"] = label
 
 
-score_now = predictor.predict_song(song).score
-st.markdown(f"**Current song**{f' ({escape_markdown(source)})' if source else ''}: predicted **{score_now:.1f}**. "
-            "Change it on the Predict page, or load a suggestion below.")
+now = predictor.predict_song(song)
+fit_now = f" · TikTok fit **{fit_text(now.tiktok_fit)}**" if now.tiktok_fit is not None else ""
+st.markdown(f"**Current song**{f' ({escape_markdown(source)})' if source else ''}: predicted **{now.score:.1f}**"
+            f"{fit_now}. Change it on the Predict page, or load a suggestion below.")
 if loaded := st.session_state.pop("whatif_loaded", None):
     st.success(f"Loaded {escape_markdown(loaded)}: the Predict sliders and every page now use it.")
     page_link("Predict")
 
+kinds = list(TARGET_NAMES) if predictor.fit is not None else ["popularity"]
+kind = kinds[0]
+if len(kinds) > 1:
+    kind = st.radio("Aim at", kinds, key="whatif_target_kind", horizontal=True, format_func=TARGET_NAMES.get,
+                    index=kept_index("whatif_target_kind", kinds), on_change=keep, args=("whatif_target_kind",))
+is_fit = kind == "fit"
+value_now = now.tiktok_fit if is_fit else now.score
 goal_col, amount_col, changes_col, k_col = st.columns([2, 2, 2, 2])
 goals = ["gain", "target"]
+goal_words = ({"gain": "Raise by (percentage points)", "target": "Reach a TikTok fit"} if is_fit else
+              {"gain": "Raise by (points)", "target": "Reach a score"})
 goal = goal_col.radio("Goal", goals, key="whatif_goal", horizontal=True, index=kept_index("whatif_goal", goals),
-                      format_func=lambda g: {"gain": "Raise by (points)", "target": "Reach a score"}[g],
-                      on_change=keep, args=("whatif_goal",))
-if goal == "gain":  # only one of the two is drawn, so each keeps its value for when it comes back
-    amount = amount_col.number_input("Points to add", 0.5, 50.0, kept_value("whatif_gain", 5.0), step=0.5,
-                                     key="whatif_gain", on_change=keep, args=("whatif_gain",))
+                      format_func=goal_words.get, on_change=keep, args=("whatif_goal",))
+# only one amount is drawn at a time (per aim and goal), so each keeps its value for when it comes back
+prefix, step = ("whatif_fit_", 10.0) if is_fit else ("whatif_", 5.0)
+if goal == "gain":
+    amount = amount_col.number_input("Percentage points of fit to add" if is_fit else "Points to add", 0.5, 50.0,
+                                     kept_value(prefix + "gain", step), step=0.5, key=prefix + "gain", on_change=keep,
+                                     args=(prefix + "gain",))
 else:
-    amount = amount_col.number_input("Score to reach (0–100)", 0.0, 100.0,
-                                     kept_value("whatif_target", float(min(100.0, round(score_now) + 5))),
-                                     step=1.0, key="whatif_target", on_change=keep, args=("whatif_target",))
+    amount = amount_col.number_input("TikTok fit to reach (0–100 %)" if is_fit else "Score to reach (0–100)",
+                                     0.0, 100.0, kept_value(prefix + "target", float(min(100.0, round(value_now) + step))),
+                                     step=1.0, key=prefix + "target", on_change=keep, args=(prefix + "target",))
 max_changes = changes_col.slider("At most this many changes", 1, 5, 3, key="whatif_max_changes")
 k = k_col.slider("Suggestions", 1, 6, 4, key="whatif_k")
 
@@ -85,24 +97,30 @@ with st.expander("Limits (optional): keep a characteristic inside a range you ch
 
 try:
     result = find_edits(tuple((n, song[n]) for n in FEATURE_NAMES), goal, float(amount), tuple(vary),
-                        tuple(bounds), int(max_changes), int(k))
+                        tuple(bounds), int(max_changes), int(k), kind)
 except ValueError as err:
     st.error(str(err))
     st.stop()
 
 if result.reached and result.suggestions:
     n = len(result.suggestions)
-    st.success(f"{n} {'way' if n == 1 else 'ways'} to reach {result.target:.1f} from "
-               f"{result.original_score:.1f}, each re-scored by the model.")
+    what = "a TikTok fit of " if is_fit else ""
+    unit = "%" if is_fit else ""
+    st.success(f"{n} {'way' if n == 1 else 'ways'} to reach {what}{result.target:.1f}{unit} from "
+               f"{result.original_score:.1f}{unit}, each re-scored by the model.")
 elif result.message:
     (st.info if result.reached else st.warning)(result.message)
 
 cards = st.columns(max(len(result.suggestions), 1))
 for i, (card, s) in enumerate(zip(cards, result.suggestions), 1):
     with card.container(border=True):
-        st.metric(f"Suggestion {i}", f"{s.score:.1f}", f"{s.gain:+.1f} points")
+        if is_fit:
+            st.metric(f"Suggestion {i}", f"{s.score:.1f}%", f"{s.gain:+.1f} percentage points")
+        else:
+            st.metric(f"Suggestion {i}", f"{s.score:.1f}", f"{s.gain:+.1f} points")
         st.markdown("\n".join(f"- :green[**{edit}**]" for edit in s.edits()))
-        st.caption(f"{predictor.interval_level:.0%} interval {s.low:.0f}–{s.high:.0f}")
+        st.caption(f"TikTok fit higher than {s.percentile:.0f}% of catalogue tracks" if is_fit else
+                   f"{predictor.interval_level:.0%} interval {s.low:.0f}–{s.high:.0f}")
         if not s.reached:
             st.caption(":orange[short of the target: the best found]")
         if s.out_of_distribution:
@@ -116,5 +134,8 @@ if result.suggestions:
     st.dataframe(values.style.apply(lambda _: changed.map(lambda c: f"background-color: {CHANGED_CELL}; font-weight: bold"
                                                           if c else ""), axis=None), width="stretch",
                  height=35 * (len(values) + 1) + 3)  # all 12 characteristics, no inner scrolling
-    st.caption("Highlighted: the edits. The interval is wide because 12 audio numbers say little about "
-               "popularity: a suggestion moves the model's guess, not the song's fate.")
+    st.caption("Highlighted: the edits. " + (
+        "TikTok fit is a resemblance to songs that trend on TikTok, not a promise of going viral: a suggestion "
+        "makes the song sound more like them as the model sees it." if is_fit else
+        "The interval is wide because 12 audio numbers say little about popularity: a suggestion moves the "
+        "model's guess, not the song's fate."))

@@ -37,6 +37,7 @@ from ui.layout import PAGES
 from virality.data.demo import DEMO_CSV, demo_tracks
 from virality.features import BY_NAME, FEATURES, KEY_NAMES, MODE_NAMES, default_song, parse_duration, parse_song_json
 from virality.model.report import headline, load_results
+from virality.plotting import fit_text
 from virality.session import song_from_query, song_to_query
 
 pytestmark = pytest.mark.browser
@@ -313,7 +314,9 @@ def test_phone_predict_keeps_the_score_in_view_and_the_controls_in_order(page, b
     tops = [labelled(page, f"{f.label} (", "*").rect["y"] for f in FEATURES]
     assert tops == sorted(tops), "the controls are not in the characteristics' order"
     line = page.find_element("css selector", ".st-key-score_line")
-    assert f"{bundled.predict_song(default_song()).score:.1f} predicted popularity" in line.text
+    typical = bundled.predict_song(default_song())
+    assert f"{typical.score:.1f} predicted popularity" in line.text
+    assert f"TikTok fit {fit_text(typical.tiktok_fit)}" in line.text  # both scores in view on a phone
     screenshot(page, "predict-390")
 
     length = labelled(page, "Length (", "input")
@@ -321,9 +324,11 @@ def test_phone_predict_keeps_the_score_in_view_and_the_controls_in_order(page, b
     tempo = labelled(page, "Tempo (", 'input[type="range"]')
     press(page, tempo, *["\ue014"] * 8)  # the slider near the bottom of the list
     song = dict(default_song(), tempo=130.0)
-    expected = f"{bundled.predict_song(song).score:.1f} predicted popularity"
+    moved = bundled.predict_song(song)
+    expected = f"{moved.score:.1f} predicted popularity"
     until(page, lambda d: expected in d.find_element("css selector", ".st-key-score_line").text,
           message="the score line did not follow the slider")
+    assert f"TikTok fit {fit_text(moved.tiktok_fit)}" in page.find_element("css selector", ".st-key-score_line").text
     assert in_view(page, page.find_element("css selector", ".st-key-score_line")) and in_view(page, tempo)
     screenshot(page, "predict-390-scrolled", full=False)
 

@@ -31,14 +31,16 @@ def song_items(values: dict) -> tuple:
     return tuple((n, float(values[n])) for n in FEATURE_NAMES)
 
 
-def explain(song_items: tuple, baseline_items: tuple, label: str, method: str) -> Explanation:
-    """The cached explanation, labelled after the cache: a label can hold an audio file's name."""
-    return dataclasses.replace(explain_numbers(song_items, baseline_items, method), baseline_label=label)
+def explain(song_items: tuple, baseline_items: tuple, label: str, method: str,
+            target: str = "popularity") -> Explanation:
+    """The cached explanation of ``target`` (``virality.explain.methods.TARGETS``), labelled
+    after the cache: a label can hold an audio file's name."""
+    return dataclasses.replace(explain_numbers(song_items, baseline_items, method, target), baseline_label=label)
 
 
 @st.cache_data(max_entries=128, ttl=SHARED_CACHE_TTL, show_spinner=False)
-def explain_numbers(song_items: tuple, baseline_items: tuple, method: str) -> Explanation:
-    return explain_song(get_predictor(), dict(song_items), dict(baseline_items), method=method)
+def explain_numbers(song_items: tuple, baseline_items: tuple, method: str, target: str = "popularity") -> Explanation:
+    return explain_song(get_predictor(), dict(song_items), dict(baseline_items), method=method, target=target)
 
 
 @st.cache_data(max_entries=64, ttl=SHARED_CACHE_TTL, show_spinner=False)

@@ -11,7 +11,10 @@ from virality.whatif.search import WhatIfResult, search
 
 @st.cache_data(max_entries=64, ttl=SHARED_CACHE_TTL, show_spinner="Searching for edits…")
 def find_edits(song_items: tuple, goal: str, amount: float, vary: tuple, bounds: tuple, max_changes: int,
-               k: int) -> WhatIfResult:
+               k: int, target_kind: str = "popularity") -> WhatIfResult:
+    """``search`` aimed at ``target_kind`` (``virality.whatif.search.TARGET_KINDS``): ``goal`` "gain"
+    raises it by ``amount``, "target" reaches ``amount``."""
     gain, target = (amount, None) if goal == "gain" else (None, amount)
     return search(get_predictor(), dict(song_items), gain=gain, target=target, vary=list(vary),
-                  bounds={n: (lo, hi) for n, lo, hi in bounds}, max_changes=max_changes, k=k)
+                  bounds={n: (lo, hi) for n, lo, hi in bounds}, max_changes=max_changes, k=k,
+                  target_kind=target_kind)

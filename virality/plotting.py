@@ -21,6 +21,8 @@ PANEL = "#f6f8fa"  # a note's background
 CHANGED_CELL = "#d3f9d8"  # a table cell a suggestion changed
 FILLED_CELL = "#fff4d6"  # a table row with values filled in for the user
 MS_PER_MINUTE = 60_000.0
+FIT_MEANING = ("how much this song's characteristics resemble songs that trend on TikTok, compared with the "
+               "wider Spotify catalogue — not a promise of going viral")
 
 
 def signed(points: float, decimals: int = 1) -> str:
@@ -29,6 +31,18 @@ def signed(points: float, decimals: int = 1) -> str:
     if float(text) == 0:
         return f"{0:.{decimals}f}"
     return text.replace("-", "−")
+
+
+# The two things a song is scored on (``virality.explain.methods.TARGETS``, ``whatif.search.TARGET_KINDS``)
+TARGET_NAMES = {"popularity": "popularity score", "fit": "TikTok fit"}  # what the app's selectors say
+TARGET_UNITS = {"popularity": "points", "fit": "percentage points of fit"}  # an attribution's unit, on screen
+TARGET_AXES = {"popularity": "popularity (points)", "fit": "TikTok fit (%)"}  # an axis of the target itself
+
+
+def fit_text(percent: float) -> str:
+    """TikTok fit (0–100 %) for the screen: ``"62%"``. Whole percent: the fit is calibrated to
+    within a few points, so a decimal would claim more than it knows."""
+    return f"{percent:.0f}%"
 
 
 def axis_unit(name: str) -> str:

@@ -13,7 +13,7 @@ import pandas as pd
 from virality.batch.ranking import RANK_COLUMN, UNUSUAL_COLUMN, BatchResult
 from virality.batch.score import neutralise_formulas
 from virality.features import BY_NAME
-from virality.model.prediction import Predictor
+from virality.model.prediction import FIT_COLUMN, Predictor
 from virality.plotting import BLUE, LIGHT, PANEL, TEXT
 
 REPORT_ROWS = 500
@@ -46,17 +46,18 @@ def model_error_words(predictor: Predictor) -> str:
 
 
 def report_table(result: BatchResult, limit: int = REPORT_ROWS) -> pd.DataFrame:
-    """The ranked rows shown in the report: label, score, interval, percentile, drivers, and
-    what is unlike the real tracks the model learned from (empty for usual tracks)."""
+    """The ranked rows shown in the report: label, score, TikTok fit (with a fit model),
+    interval, percentile, drivers, and what is unlike the real tracks the model learned from (empty for usual tracks)."""
     scored = result.table[result.table["predicted_popularity"].notna()].head(limit)
     labels = result.labels.loc[scored.index]
 
     def readable(column: str) -> pd.Series:
         return scored[column].map(lambda n: BY_NAME[n].label if n in BY_NAME else "")
 
+    fit = {"TikTok fit %": scored[FIT_COLUMN].round(0).astype(int)} if scored[FIT_COLUMN].notna().any() else {}
     return pd.DataFrame({
         "rank": scored[RANK_COLUMN].astype(int), "track": labels,
-        "predicted popularity": scored["predicted_popularity"].round(1),
+        "predicted popularity": scored["predicted_popularity"].round(1), **fit,
         "interval": scored["low"].round(0).astype(int).astype(str) + " – "
         + scored["high"].round(0).astype(int).astype(str),
         "percentile": scored["percentile"].round(0).astype(int),

@@ -11,7 +11,7 @@ agreement with 50 steps and with the cheaper Rescale DeepLift, which agrees less
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,7 @@ from virality.data.reading import Reading, read_csv_file
 from virality.data.validation import DECIMAL_COMMA, point_notation, spreadsheet_rows
 from virality.explain.methods import METHODS, IntegratedGradients, attribute_batch, top_drivers
 from virality.features import BY_NAME, FEATURE_NAMES
-from virality.model.prediction import Predictor
+from virality.model.prediction import FIT_COLUMN, Predictor
 
 BATCH_METHOD = "ig"  # most faithful of the batch candidates: see DRIVER_METHODS and benchmarks/results/score.md
 DRIVER_METHODS = tuple(key for key, method in METHODS.items() if method.ranks_drivers)
@@ -42,13 +42,16 @@ POPULARITY_HEADERS = ("popularity", "track_popularity", "spotify_popularity", "r
 TITLE_HEADERS = ("title", "track_name", "track_title", "song", "song_title", "name", "track")
 ARTIST_HEADERS = ("artist", "artists", "artist_name", "artist_names", "track_artist")
 MIN_DRIVER_POINTS = 0.05
+SCORE_COLUMN = "predicted_popularity"
+RANK_CHOICES = {SCORE_COLUMN: "predicted popularity", FIT_COLUMN: "TikTok fit"}  # what a table can be ranked by
 Progress = Callable[[float, str], None]
 
 
 @dataclass
 class BatchResult:
     """``table``: every input column (text, as read) plus ``predicted_popularity``, ``low``,
-    ``high``, ``percentile``, ``rank`` (1 = highest score), ``up_1``, ``up_2``, ``down_1``,
+    ``high``, ``percentile``, ``tiktok_fit`` (as ``score`` writes them), ``rank`` (1 = highest
+    score; ``rank_by`` ranks by TikTok fit instead), ``up_1``, ``up_2``, ``down_1``,
     ``down_2`` (characteristic names), ``unusual`` (empty, or what is unlike the real tracks
     the model learned from, as Predict warns), ``filled`` (with the fill option) and
     ``problem``; sorted by rank, unscored rows last; index = spreadsheet row (header = row 1
@@ -97,8 +100,8 @@ def score_batch(frame: pd.DataFrame, predictor: Predictor, fill: bool = False, d
     table = scored.table.set_axis(spreadsheet_rows(frame), axis=0).rename_axis("row")
     values = scored.values.set_axis(table.index, axis=0)
     good = scored.scored
-    rank = table["predicted_popularity"].rank(ascending=False, method="min")
-    table.insert(table.columns.get_loc("percentile") + 1, RANK_COLUMN, rank.astype("Int64"))
+    # the batch's own columns follow the score command's, which stay together in its order
+    table.insert(table.columns.get_loc(FIT_COLUMN) + 1, RANK_COLUMN, ranks(table, SCORE_COLUMN))
     attributions = pd.DataFrame(np.nan, index=table.index[good], columns=list(FEATURE_NAMES))
     if drivers and good.any():
         attributions = batch_attributions(predictor, values[good], n_steps, report)
@@ -115,6 +118,23 @@ def score_batch(frame: pd.DataFrame, predictor: Predictor, fill: bool = False, d
     return BatchResult(table=table.loc[order], problems=scored.problems, attributions=attributions.loc[
         order[order.isin(attributions.index)]], values=values.loc[order], columns=scored.columns,
         labels=track_labels(table.loc[order]), renamed_note=scored.renamed_note(), reading=scored.reading)
+
+
+def ranks(table: pd.DataFrame, column: str) -> pd.Series:
+    """1 for the highest ``column``, ties sharing the best rank; <NA> for unscored rows."""
+    return table[column].rank(ascending=False, method="min").astype("Int64")
+
+
+def rank_by(result: BatchResult, column: str = SCORE_COLUMN) -> BatchResult:
+    """``result`` ranked by ``column`` (a key of ``RANK_CHOICES``): ``rank`` recomputed on it,
+    rows in that order (ties keep their order, unscored rows last), attributions, values and
+    labels alike. Every column keeps its name and place; only ``rank`` and the order change."""
+    if column not in RANK_CHOICES:
+        raise ValueError(f"cannot rank by {column!r}; choose one of {', '.join(RANK_CHOICES)}")
+    table = result.table.assign(**{RANK_COLUMN: ranks(result.table, column)})
+    order = table.sort_values([RANK_COLUMN], kind="stable", na_position="last").index
+    return replace(result, table=table.loc[order], values=result.values.loc[order], labels=result.labels.loc[order],
+                   attributions=result.attributions.loc[order[order.isin(result.attributions.index)]])
 
 
 def unusual_text(predictor: Predictor, values: pd.DataFrame, good: np.ndarray) -> pd.Series:
@@ -189,15 +209,17 @@ def track_labels(table: pd.DataFrame) -> pd.Series:
 
 
 def display_order(result: BatchResult) -> list[str]:
-    """Columns for reading on screen: rank, title/artist, the verdict and drivers first,
-    then the remaining input columns (the download keeps the input order)."""
+    """Columns for reading on screen: rank, title/artist, the verdict (score, TikTok fit when
+    the bundle has it) and drivers first, then the remaining input columns (the download keeps
+    the input order)."""
     table = result.table
     names = [find_column(table.columns, TITLE_HEADERS), find_column(table.columns, ARTIST_HEADERS)]
     given = find_column(table.columns, POPULARITY_HEADERS)
+    has_fit = table[FIT_COLUMN].notna().any()  # no column of blanks without a fit model
     first = [RANK_COLUMN, *[n for n in names if n is not None], "predicted_popularity",
-             *([given] if given is not None else []), "low", "high", "percentile", UNUSUAL_COLUMN,
-             *DRIVER_COLUMNS, *[c for c in ("filled", "problem") if c in table.columns]]
-    return first + [c for c in table.columns if c not in first]
+             *([given] if given is not None else []), *([FIT_COLUMN] if has_fit else []), "low", "high",
+             "percentile", UNUSUAL_COLUMN, *DRIVER_COLUMNS, *[c for c in ("filled", "problem") if c in table.columns]]
+    return first + [c for c in table.columns if c not in first and (has_fit or c != FIT_COLUMN)]
 
 
 @dataclass(frozen=True)

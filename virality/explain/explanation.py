@@ -14,7 +14,7 @@ import pandas as pd
 from virality.explain.methods import METHODS, attribute, method_key, song_array
 from virality.features import BY_NAME, FEATURE_NAMES, FEATURES, load_song_arg, parse_song
 from virality.model.prediction import Predictor
-from virality.plotting import signed
+from virality.plotting import TARGET_UNITS, signed
 
 
 @dataclass
@@ -91,12 +91,14 @@ def _phrase(row) -> str:
 
 def summary_sentence(explanation: Explanation, minimum: float = 0.25) -> str:
     """One sentence in plain words: what mostly moves the score, and what pulls the other way
-    (characteristics moving it by less than ``minimum`` points are left out)."""
+    (characteristics moving it by less than ``minimum`` points are left out; the units are the
+    target's, ``TARGET_UNITS``)."""
     table = explanation.table
     total = explanation.score - explanation.baseline_score
     if table["attribution"].abs().max() < minimum:
         name = "the typical track" if explanation.baseline_label == "typical" else explanation.baseline_label
-        return f"Scores like {name}: no characteristic moves it by {minimum} points or more."
+        return (f"Scores like {name}: no characteristic moves it by {minimum} "
+                f"{TARGET_UNITS[explanation.target]} or more.")
     main_up = total >= 0
     main = table[table["attribution"] > minimum] if main_up else table[table["attribution"] < -minimum]
     other = table[table["attribution"] < -minimum] if main_up else table[table["attribution"] > minimum]

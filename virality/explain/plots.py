@@ -11,7 +11,19 @@ from plotly.subplots import make_subplots
 
 from virality.explain.explanation import Explanation
 from virality.features import BY_NAME, FEATURES
-from virality.plotting import BAND, BLUE, GREEN, LIGHT, RED, axis_ticks, axis_unit, axis_values, signed
+from virality.plotting import (
+    BAND,
+    BLUE,
+    GREEN,
+    LIGHT,
+    RED,
+    TARGET_AXES,
+    TARGET_UNITS,
+    axis_ticks,
+    axis_unit,
+    axis_values,
+    signed,
+)
 
 UP, DOWN = GREEN, RED
 
@@ -26,15 +38,16 @@ def bar_label(row) -> str:
     return f"{row.label} {row.value_text}"
 
 
-def bar_hover(row, baseline_label: str) -> str:
-    """``"Tempo 128 BPM vs typical track 122 BPM: +2.1 points"``."""
+def bar_hover(row, baseline_label: str, units: str = "points") -> str:
+    """``"Tempo 128 BPM vs typical track 122 BPM: +2.1 points"`` (``units``: the target's)."""
     return (f"{row.label} {row.value_text} vs {baseline_name(baseline_label)} {row.baseline_text}: "
-            f"{signed(row.attribution)} points")
+            f"{signed(row.attribution)} {units}")
 
 
 def waterfall_figure(explanation: Explanation) -> go.Figure:
     """From the baseline's score (top) to this song's (bottom), one bar per characteristic,
-    largest |attribution| first."""
+    largest |attribution| first, in the explained target's units (points of popularity, or
+    percentage points of TikTok fit)."""
     table = explanation.table.reindex(explanation.table["attribution"].abs().sort_values(ascending=False).index)
     labels = [bar_label(row) for row in table.itertuples()]
     total = explanation.baseline_score + table["attribution"].sum()
@@ -44,14 +57,15 @@ def waterfall_figure(explanation: Explanation) -> go.Figure:
         y=[start, *labels, end], x=[explanation.baseline_score, *table["attribution"], total],
         text=[f"{explanation.baseline_score:.1f}", *[signed(a) for a in table["attribution"]], f"{total:.1f}"],
         hovertext=[f"{start}: {explanation.baseline_score:.1f}",
-                   *[bar_hover(row, explanation.baseline_label) for row in table.itertuples()], f"{end}: {total:.1f}"],
+                   *[bar_hover(row, explanation.baseline_label, TARGET_UNITS[explanation.target])
+                     for row in table.itertuples()], f"{end}: {total:.1f}"],
         hoverinfo="text", textposition="outside", increasing=dict(marker_color=UP),
         decreasing=dict(marker_color=DOWN), totals=dict(marker_color=BLUE), connector=dict(line=dict(color=LIGHT))))
     path = explanation.baseline_score + np.concatenate([[0.0], np.cumsum(table["attribution"])])
     margin = max(2.0, 0.15 * float(path.max() - path.min()))
     low, high = float(path.min()) - margin, float(path.max()) + margin
     fig.update_layout(height=520, margin=dict(l=10, r=30, t=10, b=10), showlegend=False,
-                      xaxis=dict(title="popularity (points)", range=[max(low, 0), min(high, 100)]),
+                      xaxis=dict(title=TARGET_AXES[explanation.target], range=[max(low, 0), min(high, 100)]),
                       yaxis=dict(autorange="reversed", automargin=True))
     return fig
 

@@ -111,3 +111,20 @@ def score_figure(prediction: Prediction, predictor: Predictor) -> go.Figure:
                   xaxis=dict(range=[0, 100], title=dict(text="popularity (0–100)")),
                   legend=dict(orientation="h", yanchor="top", y=-0.3, x=0), showlegend=True)
     return go.Figure(dict(data=data, layout=layout))
+
+
+def reliability_figure(bins: pd.DataFrame) -> go.Figure:
+    """TikTok fit's reliability curve (``fit_report.reliability_frame``, percent): the share of
+    tracks that were TikTok tracks against the mean predicted fit per bin, dots sized by the
+    bin's share of tracks, over the diagonal of perfect calibration."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 100], y=[0, 100], mode="lines", line=dict(color=RED, dash="dot"),
+                             name="perfectly calibrated"))
+    fig.add_trace(go.Scatter(
+        x=bins["predicted"], y=bins["observed"], mode="lines+markers", line=dict(color=BLUE), name="TikTok fit",
+        marker=dict(size=6 + 40 * bins["weight"] ** 0.5, color=BLUE), customdata=bins[["n"]].to_numpy(),
+        hovertemplate="predicted %{x:.0f}%: %{y:.0f}% were TikTok tracks (%{customdata[0]:,} tracks)<extra></extra>"))
+    fig.update_layout(height=360, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.2),
+                      xaxis=dict(title="predicted TikTok fit (%)", range=[0, 100]),
+                      yaxis=dict(title="share that were TikTok tracks (%)", range=[0, 100]))
+    return fig
