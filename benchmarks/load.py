@@ -2,6 +2,7 @@
 
     python -m benchmarks.load                      # N = 1, 5, 10, 25, 50; writes benchmarks/results/load.{md,json}
     python -m benchmarks.load --sessions 5 --seconds 10 --upload-rows 2000 --no-write   # a quick look
+    python -m benchmarks.load --sessions 25 50 --servers 1 2 --out-name load_servers      # 1 and 2 processes
 
 For each N a fresh ``streamlit run app.py`` (the repo's ``.streamlit/config.toml``; only
 ``server.disconnectedSessionTTL`` is lowered to ``SESSION_TTL`` s so closed sessions are really
@@ -15,6 +16,12 @@ sending the move to the run's ``script_finished`` (the score's own element arriv
 earlier; both are kept). Then visitor 0 opens Batch and uploads ``--upload-rows`` invented tracks
 (``benchmarks.score.invented_tracks``) while the others keep moving; their latencies while the
 upload is read and scored are reported apart.
+
+With ``--servers K`` each round runs K ``streamlit run app.py`` processes on K free ports and
+visitor i talks to server i mod K (the uploading visitor 0 to server 0), as a reverse proxy with
+sticky sessions (nginx ``ip_hash``) would send them; RSS and CPU are summed over the K processes
+and reported per process in the JSON. Several K are interleaved per N, like ``--compare``'s two
+apps, so each meets the same machine load.
 
 Every score a visitor sees is checked against the bundled model's score for the song that
 visitor set (a session showing another session's song counts as an error), and the upload's
@@ -36,6 +43,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +87,17 @@ def server(log: Path, app_dir: Path = ROOT) -> Iterator[tuple[str, int]]:
                 process.kill()
 
 
+@contextlib.contextmanager
+def servers(k: int, n: int, app_dir: Path = ROOT) -> Iterator[list[tuple[str, int]]]:
+    """``k`` servers (``server``), started one after another so each port is taken before the next
+    is chosen; yields their ``(base URL, pid)``s. Logs in the temp folder, named by ``n`` and ``k``."""
+    logs = Path(tempfile.gettempdir())
+    names = [f"virality-load-server-{n}.log"] if k == 1 else [
+        f"virality-load-server-{n}-of-{k}-{j}.log" for j in range(k)]
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(server(logs / name, app_dir)) for name in names]
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of ``pid`` in MB (``VmRSS``)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -95,19 +114,25 @@ def cpu_seconds(pid: int) -> float:
 
 @dataclass
 class Memory:
-    """RSS samples of the server, MB, tagged with the phase they were taken in."""
+    """RSS samples of the server processes, MB (one per pid, read together), tagged with the phase
+    they were taken in."""
 
-    pid: int
-    samples: list[tuple[str, float]] = field(default_factory=list)
+    pids: list[int]
+    samples: list[tuple[str, tuple[float, ...]]] = field(default_factory=list)
     phase: str = "warm"
 
     async def watch(self, every: float = 0.25) -> None:
         while True:
-            self.samples.append((self.phase, rss_mb(self.pid)))
+            self.samples.append((self.phase, tuple(rss_mb(pid) for pid in self.pids)))
             await asyncio.sleep(every)
 
     def peak(self, *phases: str) -> float:
-        return max(mb for phase, mb in self.samples if phase in phases)
+        """The highest summed RSS of the samples taken in ``phases``."""
+        return max(sum(mbs) for phase, mbs in self.samples if phase in phases)
+
+    def peaks(self, *phases: str) -> list[float]:
+        """Each process's own highest RSS in ``phases`` (one per pid)."""
+        return [max(column) for column in zip(*(mbs for phase, mbs in self.samples if phase in phases))]
 
 
 # --- the visitors ----------------------------------------------------------------------------
@@ -219,27 +244,30 @@ def own_cpu_seconds() -> float:
 
 
 async def one_round(n: int, seconds: float, data: bytes, n_rows: int, expected: ExpectedScores,
-                    app_dir: Path = ROOT, label: str = "this branch") -> dict:
-    log = Path(tempfile.gettempdir()) / f"virality-load-server-{n}.log"
-    with server(log, app_dir) as (base_url, pid):
-        await warm_up(base_url)
-        memory = Memory(pid)
+                    app_dir: Path = ROOT, label: str = "this branch", k: int = 1) -> dict:
+    """One N on ``k`` fresh servers (visitor i on server i mod k); the round's JSON entry."""
+    with servers(k, n, app_dir) as running:
+        urls, pids = [url for url, _ in running], [pid for _, pid in running]
+        for url in urls:
+            await warm_up(url)
+        memory = Memory(pids)
         watcher = asyncio.create_task(memory.watch())
         await asyncio.sleep(0.5)
-        load_before, rss_start = os.getloadavg()[0], rss_mb(pid)
-        visitors = [Visitor(i, base_url, expected) for i in range(n)]
+        load_before, rss_start = os.getloadavg()[0], [rss_mb(pid) for pid in pids]
+        visitors = [Visitor(i, urls[i % k], expected) for i in range(n)]
         memory.phase = "arrive"
         arrivals = await asyncio.gather(*(_arrive_after(v, i / n) for i, v in enumerate(visitors)),
                                         return_exceptions=True)
         errors = [f"visitor {i} could not open Predict: {err}" for i, err in enumerate(arrivals) if err]
         present = [v for v, err in zip(visitors, arrivals) if not err]
         phases, stop_all, stop_first = {"now": "moving"}, asyncio.Event(), asyncio.Event()
-        memory.phase, cpu_start, moving_start = "moving", cpu_seconds(pid), time.monotonic()
+        memory.phase, cpu_start, moving_start = "moving", [cpu_seconds(pid) for pid in pids], time.monotonic()
         client_cpu_start = own_cpu_seconds()
         movers = [asyncio.create_task(v.move(phases, stop_first if v.index == 0 else stop_all, i / n))
                   for i, v in enumerate(present)]
         await asyncio.sleep(seconds)
-        cpu_moving, moving_seconds = cpu_seconds(pid) - cpu_start, time.monotonic() - moving_start
+        cpu_moving = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_start)]
+        moving_seconds = time.monotonic() - moving_start
         client_cpu = own_cpu_seconds() - client_cpu_start
         phases["now"] = memory.phase = "upload"
         stop_first.set()
@@ -255,33 +283,63 @@ async def one_round(n: int, seconds: float, data: bytes, n_rows: int, expected: 
         await asyncio.gather(*movers)
         memory.phase = "open"
         await asyncio.sleep(1.0)
-        rss_open = rss_mb(pid)
+        rss_open = [rss_mb(pid) for pid in pids]
         await asyncio.gather(*(v.session.close() for v in present))
         memory.phase = "closed"
         await asyncio.sleep(SESSION_TTL + 1)
-        await warm_up(base_url)  # a later visitor: Streamlit drops expired sessions when another one leaves
+        for url in urls:  # a later visitor: Streamlit drops expired sessions when another one leaves
+            await warm_up(url)
         await asyncio.sleep(10)  # ui.sessions collects 5 s after a session ends
-        rss_closed = rss_mb(pid)
+        rss_closed, load_after = [rss_mb(pid) for pid in pids], os.getloadavg()[0]
         watcher.cancel()
-        moves = sum(1 for v in present for s in v.samples if s.phase == "moving")
-        return {
-            "app": label, "sessions": n, "load_average_before": round(load_before, 2),
-            "load_average_after": round(os.getloadavg()[0], 2),
-            "first_load_s": summary([v.first_load for v in present]),
-            "moving": summary([s.seconds for v in present for s in v.samples if s.phase == "moving"]),
-            "moving_to_score": summary([s.score_seconds for v in present for s in v.samples if s.phase == "moving"]),
-            "during_upload": summary([s.seconds for v in present for s in v.samples if s.phase == "upload"]),
-            "moves_per_session_per_s": round(moves / max(len(present), 1) / moving_seconds, 3),
-            "server_cpu_s_per_move": round(cpu_moving / moves, 4) if moves else None,
-            "server_cpu_share_moving": round(cpu_moving / moving_seconds, 3),
-            "client_cpu_share_moving": round(client_cpu / moving_seconds, 3),
-            "upload_rows": n_rows, "upload_s": None if upload_seconds is None else round(upload_seconds, 2),
-            "errors": len(errors) + sum(len(v.errors) for v in visitors),
-            "error_examples": (errors + [e for v in visitors for e in v.errors])[:5],
-            "rss_mb": {"start": round(rss_start, 1), "peak_moving": round(memory.peak("arrive", "moving"), 1),
-                       "peak_upload": round(memory.peak("upload"), 1) if upload_seconds else None,
-                       "sessions_open_end": round(rss_open, 1), "after_close": round(rss_closed, 1)},
-        }
+    rss = {"start": rss_start, "peak_moving": memory.peaks("arrive", "moving"),
+           "peak_upload": memory.peaks("upload") if upload_seconds else None,
+           "sessions_open_end": rss_open, "after_close": rss_closed}
+    moves = sum(1 for v in present for s in v.samples if s.phase == "moving")
+    return {
+        "app": label, "sessions": n, "servers": k, "load_average_before": round(load_before, 2),
+        "load_average_after": round(load_after, 2),
+        **latencies(present),
+        "moves_per_session_per_s": round(moves / max(len(present), 1) / moving_seconds, 3),
+        **server_cpu(sum(cpu_moving), moves, moving_seconds),
+        "client_cpu_share_moving": round(client_cpu / moving_seconds, 3),
+        "upload_rows": n_rows, "upload_s": None if upload_seconds is None else round(upload_seconds, 2),
+        "errors": len(errors) + sum(len(v.errors) for v in visitors),
+        "error_examples": (errors + [e for v in visitors for e in v.errors])[:5],
+        "rss_mb": {**rss_entry(rss, sum), "peak_moving": round(memory.peak("arrive", "moving"), 1),
+                   "peak_upload": round(memory.peak("upload"), 1) if upload_seconds else None},
+        "per_server": [per_server(j, urls[j], present, cpu_moving[j], moving_seconds, rss) for j in range(k)],
+    }
+
+
+def latencies(visitors: list[Visitor]) -> dict:
+    """The latency summaries (``summary``, s) of these visitors' first loads and moves, by phase."""
+    def moves(phase: str, seconds: str = "seconds") -> dict:
+        return summary([getattr(s, seconds) for v in visitors for s in v.samples if s.phase == phase])
+
+    return {"first_load_s": summary([v.first_load for v in visitors]), "moving": moves("moving"),
+            "moving_to_score": moves("moving", "score_seconds"), "during_upload": moves("upload")}
+
+
+def server_cpu(cpu_moving: float, moves: int, moving_seconds: float) -> dict:
+    """Server CPU (s) while the visitors moved, per move and as a share of one core."""
+    return {"server_cpu_s_per_move": round(cpu_moving / moves, 4) if moves else None,
+            "server_cpu_share_moving": round(cpu_moving / moving_seconds, 3)}
+
+
+def rss_entry(rss: dict, pick) -> dict:
+    """``rss`` (each value one MB figure per server, or None) reduced by ``pick`` (``sum``, or one
+    server's ``itemgetter``) and rounded to 0.1 MB."""
+    return {key: None if values is None else round(pick(values), 1) for key, values in rss.items()}
+
+
+def per_server(j: int, url: str, present: list[Visitor], cpu_moving: float, moving_seconds: float,
+               rss: dict) -> dict:
+    """Server ``j``'s own figures: its visitors' latencies, its CPU and RSS (MB)."""
+    mine = [v for v in present if v.base_url == url]
+    moves = sum(1 for v in mine for s in v.samples if s.phase == "moving")
+    return {"server": j, "url": url, "visitors": len(mine), **latencies(mine),
+            **server_cpu(cpu_moving, moves, moving_seconds), "rss_mb": rss_entry(rss, itemgetter(j))}
 
 
 async def _arrive_after(visitor: Visitor, delay: float) -> None:
@@ -305,8 +363,10 @@ def seconds_text(value: float | None) -> str:
 
 
 def markdown(rounds: list[dict], command: str, seconds: float, n_rows: int) -> str:
+    counts = sorted({r["servers"] for r in rounds})
+    several = counts != [1]
     lines = [
-        "# Many users on one server",
+        f"# Many users on {', '.join(map(str, counts))} server processes" if several else "# Many users on one server",
         "",
         f"`{command}` — each N on a fresh `streamlit run app.py`; N visitors speak Streamlit's websocket protocol "
         f"(`benchmarks/stclient.py`, no browser), open Predict and move a slider once a second for {seconds:.0f} s "
@@ -316,25 +376,32 @@ def markdown(rounds: list[dict], command: str, seconds: float, n_rows: int) -> s
         "process while the visitors move, per move. Client CPU: this benchmark's own process, as a share of one "
         "core (it runs on the same 2 cores). Load average: 1-minute, before → after each round, on a machine "
         "shared with other jobs.",
+        *(["", f"Servers K = {', '.join(map(str, counts))}: each round runs K `streamlit run app.py` processes on K "
+            "ports and visitor i talks to server i mod K (visitor 0, the uploader, to server 0), as a reverse proxy "
+            "with sticky sessions would send them; the K of one N run one after another, so they meet the same "
+            "machine load. RSS and server CPU are summed over the K processes (each process's own figures are in "
+            "the JSON's `per_server`)."] if several else []),
         "",
-        "| app | N | moves/session/s | median | p95 | max | others' p95 during upload | upload → scored page "
+        "| app | N | servers | moves/session/s | median | p95 | max | others' p95 during upload | upload → scored page "
         "| errors | RSS start → peak (moving) → peak (upload) → after close | server CPU per move | client CPU "
         "| load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rounds:
         rss, moving, upload = r["rss_mb"], r["moving"], r["during_upload"]
         cpu = r["server_cpu_s_per_move"]
         lines.append(
-            f"| {r['app']} | {r['sessions']} | {r['moves_per_session_per_s']:.2f} | {seconds_text(moving['median'])} | "
+            f"| {r['app']} | {r['sessions']} | {r['servers']} | {r['moves_per_session_per_s']:.2f} | {seconds_text(moving['median'])} | "
             f"{seconds_text(moving['p95'])} | {seconds_text(moving['max'])} | {seconds_text(upload['p95'])} "
             f"({upload['n']} moves) | {seconds_text(r['upload_s'])} s | {r['errors']} | {rss['start']:.0f} → "
             f"{rss['peak_moving']:.0f} → {rss['peak_upload'] or 0:.0f} → {rss['after_close']:.0f} | "
             f"{'–' if cpu is None else f'{cpu * 1000:.0f} ms'} | {r['client_cpu_share_moving']:.0%} | "
             f"{r['load_average_before']:.1f} → {r['load_average_after']:.1f} |")
-    for app in dict.fromkeys(r["app"] for r in rounds):
-        lines += ["", *goal_lines([r for r in rounds if r["app"] == app], app)]
-    examples = [f"{r['app']}, N = {r['sessions']}: {e}" for r in rounds for e in r["error_examples"]]
+    for app, k in dict.fromkeys((r["app"], r["servers"]) for r in rounds):
+        name = f"{app}, {k} server{'s' if k > 1 else ''}" if several else app
+        lines += ["", *goal_lines([r for r in rounds if (r["app"], r["servers"]) == (app, k)], name)]
+    examples = [f"{r['app']}, N = {r['sessions']}" + (f", K = {r['servers']}" if several else "") + f": {e}"
+                for r in rounds for e in r["error_examples"]]
     if examples:
         lines += ["", "First errors:", *(f"- {e}" for e in examples[:8])]
     return "\n".join(lines)
@@ -365,24 +432,32 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--upload-rows", type=int, default=UPLOAD_ROWS)
     p.add_argument("--compare", metavar="DIR", help="another checkout of the app (e.g. `git archive main`): each N "
                    "runs there first, then here, so both meet the same machine load")
+    p.add_argument("--servers", type=int, nargs="+", default=[1], metavar="K",
+                   help="server processes per round, visitor i on server i mod K; several K run one after "
+                   "another for each N")
+    p.add_argument("--out-name", default="load", help="write benchmarks/results/<name>.{md,json}")
     p.add_argument("--no-write", action="store_true", help="print the table, leave benchmarks/results alone")
     args = p.parse_args(argv)
+    if min(args.servers) < 1:
+        p.error(f"--servers: each K must be at least 1 (got {min(args.servers)})")
     data, expected = upload_bytes(args.upload_rows), ExpectedScores()
     apps = [(Path(args.compare).resolve(), "before"), (ROOT, "after")] if args.compare else [(ROOT, "this branch")]
     rounds = []
     for n in args.sessions:
         for app_dir, label in apps:
-            rounds.append(asyncio.run(one_round(n, args.seconds, data, args.upload_rows, expected, app_dir, label)))
-            print(rounds[-1], flush=True)
+            for k in args.servers:
+                rounds.append(asyncio.run(one_round(n, args.seconds, data, args.upload_rows, expected, app_dir,
+                                                    label, k)))
+                print(rounds[-1], flush=True)
     command = " ".join(["python -m benchmarks.load", *(sys.argv[1:] if argv is None else argv)])
     report = markdown(rounds, command, args.seconds, args.upload_rows)
     payload = {"command": command, "seconds": args.seconds, "upload_rows": args.upload_rows,
                "upload_mb": round(len(data) / 1e6, 1), "session_ttl_s": SESSION_TTL, "compare": args.compare,
-               "rounds": rounds}
+               "servers": args.servers, "rounds": rounds}
     if args.no_write:
         print(report)
     else:
-        write_result("load", payload, report)
+        write_result(args.out_name, payload, report)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,25 @@ def test_the_load_benchmark_runs_a_tiny_round():
     assert result["errors"] == 0, result["error_examples"]
     assert result["moving"]["n"] >= 2 and result["upload_s"] is not None
     assert result["rss_mb"]["start"] > 0 and result["server_cpu_s_per_move"] > 0
+    assert result["servers"] == 1 and len(result["per_server"]) == 1
+
+
+def test_the_load_benchmark_sends_visitor_i_to_server_i_mod_k():
+    """Three visitors on two processes: 0 and 2 on the first (0 uploads there), 1 on the second;
+    each process does its own visitors' work and the round's RSS is the two processes' sum."""
+    from benchmarks.load import ExpectedScores, markdown, one_round, upload_bytes
+
+    result = asyncio.run(one_round(3, seconds=3.0, data=upload_bytes(200), n_rows=200, expected=ExpectedScores(),
+                                   k=2))
+    first, second = result["per_server"]
+    assert result["errors"] == 0, result["error_examples"]
+    assert result["servers"] == 2 and first["url"] != second["url"]
+    assert (first["visitors"], second["visitors"]) == (2, 1)
+    assert first["server_cpu_s_per_move"] > 0 and second["server_cpu_s_per_move"] > 0
+    assert result["moving"]["n"] == first["moving"]["n"] + second["moving"]["n"] and second["moving"]["n"] >= 2
+    assert result["rss_mb"]["start"] == pytest.approx(first["rss_mb"]["start"] + second["rss_mb"]["start"], abs=0.2)
+    assert result["rss_mb"]["start"] > 1.5 * first["rss_mb"]["start"]
+    assert "| this branch | 3 | 2 |" in markdown([result], "python -m benchmarks.load", 3.0, 200)
 
 
 async def upload_and_leave(url: str, pid: int, blob: bytes, visitors: int, ttl: float) -> list[float]:
