@@ -82,7 +82,8 @@ def widget_keys(at: AppTest) -> list[str]:
 
 def test_headline_says_level_with_inside_two_standard_errors():
     assert comparison_words({"mean": -0.08, "se": 0.042}) == "level with"
-    assert comparison_words({"mean": -0.3, "se": 0.05}) == "better than"
+    assert comparison_words({"mean": -0.3, "se": 0.05}) == "a little better than"
+    assert comparison_words({"mean": -1.5, "se": 0.05}) == "better than"
     assert comparison_words({"mean": 0.3, "se": 0.05}) == "behind"
 
 

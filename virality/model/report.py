@@ -163,12 +163,18 @@ def classical_baselines(results: dict, network: str) -> list[str]:
     return sorted(names, key=lambda name: results["candidates"][name]["rmse"]["mean"])
 
 
+SMALL_MARGIN_POINTS = 1.0  # RMSE points: below this a real margin is still "a little"
+
+
 def comparison_words(paired: dict) -> str:
-    """ "level with", "better than" or "behind" for an RMSE difference ``{"mean", "se"}``
-    (network − other, points): a margin inside two standard errors is "level with"."""
+    """ "level with", "a little better than", "better than" or "behind" for an RMSE difference
+    ``{"mean", "se"}`` (network − other, points): a margin inside two standard errors is "level
+    with"; a real margin under one point of RMSE (of ~24) is "a little" better."""
     if abs(paired["mean"]) <= 2 * paired["se"]:
         return "level with"
-    return "better than" if paired["mean"] < 0 else "behind"
+    if paired["mean"] > 0:
+        return "behind"
+    return "a little better than" if paired["mean"] > -SMALL_MARGIN_POINTS else "better than"
 
 
 def headline(results: dict, network: str) -> str | None:
