@@ -30,11 +30,11 @@ run: $(VENV)/.runtime
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
 
-# TEST_WORKERS processes share the tests (one module each at a time: session fixtures train once
-# per worker); TEST_WORKERS=0 runs them in this process
+# TEST_WORKERS processes share the tests one by one (session fixtures train once per worker; by
+# module, the browser module alone held one worker for ~4 min); TEST_WORKERS=0 runs them here
 TEST_WORKERS ?= 2
 test: lint
-	$(PY) -m pytest -m "not slow" $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
+	$(PY) -m pytest -m "not slow" $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist load)
 
 test-all: lint
 	$(PY) -m pytest
