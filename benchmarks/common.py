@@ -47,11 +47,13 @@ def machine() -> dict:
             "load_average_at_write": [round(v, 2) for v in os.getloadavg()]}  # 1, 5, 15 min
 
 
-def write_result(name: str, payload: dict, markdown: str) -> Path:
-    """Save ``benchmarks/results/<name>.json`` and ``.md``; print the markdown."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def write_result(name: str, payload: dict, markdown: str, out: Path | str = RESULTS) -> Path:
+    """Save ``<out>/<name>.json`` (``machine()`` first; values JSON cannot hold as ``str``) and
+    ``.md`` (default ``out``: benchmarks/results); print the markdown."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     payload = {"machine": machine(), **payload}
-    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=1) + "\n")
-    (RESULTS / f"{name}.md").write_text(markdown.rstrip() + "\n")
+    (out / f"{name}.json").write_text(json.dumps(payload, indent=1, default=str) + "\n")
+    (out / f"{name}.md").write_text(markdown.rstrip() + "\n")
     print(markdown)
-    return RESULTS / f"{name}.md"
+    return out / f"{name}.md"

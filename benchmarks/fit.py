@@ -23,15 +23,13 @@ of the network pooled over test folds. Writes ``<out>/fit.{md,json}`` (no rows o
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from benchmarks.common import DEFAULT_DATA, RESULTS, machine, parser
+from benchmarks.common import DEFAULT_DATA, RESULTS, parser, write_result
 from virality.data.catalogue import ERA_YEAR, load_fit_data
 from virality.model.fit import (
     FitConfig,
@@ -231,14 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             "command": "python -m benchmarks.fit --data PATH --catalogue PATH" + (" --quick" if args.quick else ""),
             "total_seconds": round(time.perf_counter() - started, 1),
             "load_average": [load_start, os.getloadavg()[0]]}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    text = markdown(summary, comparison, reliability, meta)
-    payload = {"machine": machine(), "meta": meta, "candidates": summary, "paired": comparison,
-               "reliability": reliability, "records": records}
-    (out / "fit.json").write_text(json.dumps(payload, indent=1, default=str) + "\n")
-    (out / "fit.md").write_text(text + "\n")
-    print(text)
+    write_result("fit", {"meta": meta, "candidates": summary, "paired": comparison, "reliability": reliability,
+                         "records": records}, markdown(summary, comparison, reliability, meta), args.out)
     return 0
 
 

@@ -32,7 +32,6 @@ folds pretrained is better in. Writes ``<out>/pretrain.{md,json}`` (no rows of t
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from pathlib import Path
@@ -40,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import DEFAULT_DATA, RESULTS, machine, parser
+from benchmarks.common import DEFAULT_DATA, RESULTS, parser, write_result
 from benchmarks.models import Fold, run_forest, run_mean
 from virality.config import TrainConfig
 from virality.data.catalogue import load_fit_data
@@ -247,13 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             "pretraining": [history for _, history in pretrained_runs], "pretrain_seconds": round(pretrain_seconds, 1),
             "command": "python -m benchmarks.pretrain --data PATH --catalogue PATH" + (" --quick" if args.quick else ""),
             "total_seconds": round(time.perf_counter() - started, 1), "load_average": [load_start, os.getloadavg()[0]]}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    text = markdown(summary, comparison, meta)
-    payload = {"machine": machine(), "meta": meta, "arms": summary, "paired": comparison, "records": records}
-    (out / "pretrain.json").write_text(json.dumps(payload, indent=1, default=str) + "\n")
-    (out / "pretrain.md").write_text(text + "\n")
-    print(text)
+    write_result("pretrain", {"meta": meta, "arms": summary, "paired": comparison, "records": records},
+                 markdown(summary, comparison, meta), args.out)
     return 0
 
 
