@@ -103,7 +103,7 @@ else:
         numbers.dataframe(table, hide_index=True, width="stretch", key="fit_benchmark",
                           column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[1:]})
         if sentence := fit_report.fit_margin_sentence(benchmark):
-            numbers.markdown(f"{sentence} Inside {fit_report.LEVEL_WITHIN_SE:.0f} standard errors of 0 reads as level.")
+            numbers.markdown(f"{sentence} Inside {model_report.LEVEL_WITHIN_SE:.0f} standard errors of 0 reads as level.")
             numbers.dataframe(fit_report.fit_margin_table(benchmark), hide_index=True, width="stretch",
                               key="fit_margin")
 

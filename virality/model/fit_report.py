@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from virality.config import RESULTS_DIR
-from virality.model.report import NoResults
+from virality.model.report import NoResults, is_level
 from virality.plotting import signed
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ FIT_RESULTS_FILE = RESULTS_DIR / "fit.json"
 FIT_COMMAND = "python -m benchmarks.fit --data PATH --catalogue PATH"
 FIT_METRICS = {"auc": "AUC", "log_loss": "log loss", "brier": "Brier", "ece": "ECE"}
 CANDIDATE_NAMES = {"logistic_regression": "logistic regression", "lightgbm": "LightGBM", "network": "network"}
-LEVEL_WITHIN_SE = 2.0  # a margin inside this many standard errors reads as "level with"
 ERA_CONFOUND = ("The catalogue reaches back decades and TikTok's tracks are recent, so part of what the model "
                 "learned is simply “sounds modern”; and the catalogue is six genre playlists from 2020, so part "
                 "is genre.")
@@ -89,7 +88,7 @@ def fit_benchmark_table(results: dict) -> pd.DataFrame:
 def margin_verdict(mean: float, se: float) -> str:
     """``"level with"`` inside ``LEVEL_WITHIN_SE`` standard errors of 0, else ``"ahead of"`` /
     ``"behind"``."""
-    if abs(mean) <= LEVEL_WITHIN_SE * se:
+    if is_level(mean, se):
         return "level with"
     return "ahead of" if mean > 0 else "behind"
 

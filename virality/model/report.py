@@ -164,13 +164,19 @@ def classical_baselines(results: dict, network: str) -> list[str]:
 
 
 SMALL_MARGIN_POINTS = 1.0  # RMSE points: below this a real margin is still "a little"
+LEVEL_WITHIN_SE = 2.0  # a paired margin inside this many standard errors of 0 reads as "level with"
+
+
+def is_level(mean: float, se: float) -> bool:
+    """Whether a paired difference (mean, its standard error) is inside the noise: "level with"."""
+    return abs(mean) <= LEVEL_WITHIN_SE * se
 
 
 def comparison_words(paired: dict) -> str:
     """ "level with", "a little better than", "better than" or "behind" for an RMSE difference
     ``{"mean", "se"}`` (network − other, points): a margin inside two standard errors is "level
     with"; a real margin under one point of RMSE (of ~24) is "a little" better."""
-    if abs(paired["mean"]) <= 2 * paired["se"]:
+    if is_level(paired["mean"], paired["se"]):
         return "level with"
     if paired["mean"] > 0:
         return "behind"
