@@ -48,15 +48,16 @@ def rss_mb() -> float:
 
 def settled_rss_mb() -> float:
     """RSS once what is bounded on purpose is released: the shared ``st.cache_data`` caches
-    emptied (the model's ``st.cache_resource`` stays), reference cycles collected and glibc's
-    free lists returned to the system (``malloc_trim``), so what remains is what the runs kept."""
-    import ctypes
-
+    emptied (the model's ``st.cache_resource`` stays), reference cycles collected and freed
+    memory handed back to the system the way the server does it (``return_freed_memory``), so
+    what remains is what the runs kept."""
     import streamlit as st
+
+    from ui.sessions import return_freed_memory
 
     st.cache_data.clear()
     gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return_freed_memory()
     return rss_mb()
 
 
