@@ -1,5 +1,6 @@
-# `make run` starts the app; `make test` runs lint and every test but the slow ones (the soak), browser
-# tests included; `make test-all` (what .ci/run runs) runs lint and every test. Each sets up .venv first.
+# `make run` starts the app; `make test` runs lint and every test but the slow ones (marked `slow`: the soak,
+# the long browser journeys; the quick browser tests stay); `make test-all` (what .ci/run runs) runs lint and
+# every test. Each sets up .venv first.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -30,11 +31,12 @@ run: $(VENV)/.runtime
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
 
-# TEST_WORKERS processes share the tests one by one (session fixtures train once per worker; by
-# module, the browser module alone held one worker for ~4 min); TEST_WORKERS=0 runs them here
+# TEST_WORKERS processes share the tests one by one (session fixtures train once per worker), except the
+# browser tests (xdist group "browser"), which one worker runs so only one server and Chromium start;
+# TEST_WORKERS=0 runs them all here
 TEST_WORKERS ?= 2
 test: lint
-	$(PY) -m pytest -m "not slow" $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist load)
+	$(PY) -m pytest -m "not slow" $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
 
 test-all: lint
 	$(PY) -m pytest

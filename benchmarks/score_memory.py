@@ -13,8 +13,9 @@ the chunked command on 100,000 rows, ``REPEAT`` rounds; with ``--against DIR`` (
 ``/work/main``) each round also times the command of the checkout in DIR on the same file,
 interleaved, so machine load hits both alike. Last, in this process on 1 thread: the CPU time
 of ``score_file`` on the 100,000 rows by chunk size (``REPEAT`` interleaved rounds, medians),
-and of the formula neutralisation ``score -o`` now does (``neutralise_formulas`` on the scored
-table).
+of the formula neutralisation ``score -o`` now does (``neutralise_formulas`` on the scored
+table), and of both models' forward passes: the scoring path (``virality.model.inference``) by
+chunk size against the modules' own ``forward``.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def in_process(small: Path, folder: Path) -> dict:
             start = time.process_time()
             score_file(small, folder / "in_process.csv", predictor, chunk_rows=size)
             runs[label].append(time.process_time() - start)
+    forwards = forward_passes(predictor, score_frame(read_csv_file(small), predictor).values.to_numpy())
     table = score_frame(read_csv_file(small), predictor).table
     neutral = []
     for _ in range(REPEAT):
@@ -96,7 +98,27 @@ def in_process(small: Path, folder: Path) -> dict:
         neutralise_formulas(table)
         neutral.append(time.process_time() - start)
     return {"score_file_cpu_s": {k: statistics.median(v) for k, v in runs.items()}, "runs": runs,
-            "neutralise_cpu_s": statistics.median(neutral)}
+            "neutralise_cpu_s": statistics.median(neutral), "forward_cpu_s": forwards}
+
+
+def forward_passes(predictor, X) -> dict:
+    """CPU seconds (medians of ``REPEAT`` interleaved rounds) of both models' forward passes
+    (popularity and TikTok fit) over ``X``: the scoring path by chunk size, and the modules'
+    own ``forward`` (the path before ``virality.model.inference``) at the shipped chunk size."""
+    from virality.model.inference import run_chunked
+    from virality.model.prediction import CHUNK_ROWS
+
+    paths = {f"scoring path, {size:,} rows" + (" (shipped)" if size == CHUNK_ROWS else ""):
+             (predictor._score_forward, predictor._fit_forward, size) for size in (512, 1024, 2048)}
+    paths[f"modules' forward, {CHUNK_ROWS:,} rows"] = (predictor.model, predictor.fit, CHUNK_ROWS)
+    runs = {label: [] for label in paths}
+    for _ in range(REPEAT):
+        for label, (score, fit, size) in paths.items():
+            start = time.process_time()
+            run_chunked(score, X, size)
+            run_chunked(fit, X, size)
+            runs[label].append(time.process_time() - start)
+    return {label: statistics.median(v) for label, v in runs.items()}
 
 
 def with_bad_rows(n: int):
@@ -163,7 +185,9 @@ def main() -> None:
     lines += ["", f"In this process on {SMALL_ROWS:,} rows (1 thread, CPU medians of {REPEAT} interleaved rounds): "
               "`score_file` by chunk size " + ", ".join(f"{k} rows {v:.2f} s" for k, v in
                                                      stages["score_file_cpu_s"].items())
-              + f"; neutralising the formula cells of the scored table {stages['neutralise_cpu_s']:.3f} s."]
+              + f"; neutralising the formula cells of the scored table {stages['neutralise_cpu_s']:.3f} s.",
+              "", "Forward passes of both models (popularity and TikTok fit) over the same rows, same process and "
+              "rounds: " + ", ".join(f"{k} {v:.2f} s" for k, v in stages["forward_cpu_s"].items()) + "."]
     write_result("score_memory", payload, "\n".join(lines))
 
 

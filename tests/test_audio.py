@@ -447,6 +447,7 @@ def test_decoding_accepts_a_file_object():
     assert sf.info(io.BytesIO(data)).frames == RATE * 20
 
 
+@pytest.mark.slow
 @needs_ffmpeg
 def test_long_mp3_keeps_the_length_its_header_declares():
     analysis = analyse(mp3_bytes(song(120, 0, True, 25.0)), max_seconds=15.0)

@@ -40,7 +40,8 @@ from virality.model.report import headline, load_results
 from virality.plotting import fit_text
 from virality.session import song_from_query, song_to_query
 
-pytestmark = pytest.mark.browser
+# one xdist group: under `make test` one worker runs the browser tests and starts the server and Chromium
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 SCORE_LABEL = "Predicted popularity"
 # Labels on pages built on other branches: adapt here if a page words them differently.
@@ -134,6 +135,7 @@ def test_explain_shows_the_waterfall(page):
     screenshot(page, "explain")
 
 
+@pytest.mark.slow
 def test_whatif_plus_ten_and_load_a_suggestion_into_predict(page, bundled):
     before = bundled.predict_song(default_song()).score
     open_page(page, "What-if")
@@ -215,6 +217,7 @@ def test_model_page_draws_the_benchmark_calibration_and_shapes(page):
     screenshot(page, "model")
 
 
+@pytest.mark.slow
 def test_audio_upload_applies_tempo_key_mode_and_offers_loudness_and_length(page, bundled, tmp_path):
     """A 20 s clip: tempo, key and mode fill the controls; the measured LUFS and the clip's
     length are shown, not applied, so the score moves only with tempo, key and mode."""
@@ -242,6 +245,7 @@ LINKED = dict(default_song(), danceability=0.81, energy=0.7, key=2.0, mode=0.0, 
               duration=201_000.0)
 
 
+@pytest.mark.slow
 def test_a_song_link_opens_on_any_page_survives_a_reload_and_moves_between_pages(driver, bundled):
     """The producer's first visit to a freshly started app is the link to Explain the artist sent,
     with one value mangled on the way."""
@@ -279,6 +283,7 @@ def test_a_song_link_opens_on_any_page_survives_a_reload_and_moves_between_pages
         screenshot(driver, "link-whatif")
 
 
+@pytest.mark.slow
 def test_a_song_file_downloads_and_opens_in_a_new_session(page, server, bundled):
     for old in DOWNLOADS.glob("song*.json"):
         old.unlink()
@@ -351,6 +356,7 @@ def waterfall_labels_fit(driver) -> bool:
             const r = t.getBoundingClientRect(); return r.left >= box.left - 1 && r.right <= box.right + 1; });""")
 
 
+@pytest.mark.slow
 def test_phone_explain_batch_model_and_whatif(page):
     page.set_window_size(*PHONE)
     open_page(page, "Explain")
@@ -375,6 +381,7 @@ def screen_text(driver) -> str:
     return driver.find_element("css selector", "body").text + "\n" + "\n".join(charts)
 
 
+@pytest.mark.slow
 def test_words_and_charts_read_plainly_on_every_page(page, bundled):
     sentence = headline(load_results(), bundled.info.model.arch)
     show_menu(page)
@@ -442,6 +449,7 @@ def hostile_files(folder, port: int) -> tuple:
     return name, audio, table
 
 
+@pytest.mark.slow
 def test_user_text_is_shown_as_text_and_fetches_nothing(page, listener, tmp_path):
     port, seen = listener
     name, audio, table = hostile_files(tmp_path, port)

@@ -12,7 +12,7 @@ from tests.browser import until, wait_idle
 from tests.test_browser import driver, open_page, page, server  # noqa: F401 — pytest fixtures
 from virality.data.demo import DEMO_CSV
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]  # one worker starts the servers
 
 
 def upload(page, path) -> None:  # noqa: F811 — ``page`` is the fixture's browser

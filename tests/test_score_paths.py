@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from tests.cli import run
 from virality.batch.ranking import DRIVER_METHODS, batch_attributions, driver_attributions
-from virality.batch.score import FILLED_COLUMN, _fast_body, write_csv
+from virality.batch.score import FILLED_COLUMN, _fast_body, float_text, write_csv
 from virality.data.demo import DEMO_CSV
 from virality.data.reading import read_csv_file
-from virality.data.validation import check_rows
+from virality.data.validation import _arrow_numbers, check_rows
 from virality.explain.methods import METHODS
 from virality.features import FEATURE_NAMES
 
@@ -74,6 +74,24 @@ def test_writer_bytes_always_equal_pandas(rows, header, tmp_path_factory):
     assert _same_as_pandas(table, tmp_path_factory.mktemp("w"))
 
 
+
+def test_number_cells_are_written_as_pythons_repr_writes_them():
+    """``float_text`` (the writer's number column) against ``repr``: thousandths as the scores
+    are rounded, every edge it hands to ``repr``, and doubles that are not thousandths at all."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(11)
+    columns = [np.round(rng.uniform(-200, 200, 20_000), 3), np.round(rng.uniform(0, 100, 20_000), 3),
+               rng.standard_normal(2_000) * 10.0 ** rng.integers(-8, 20, 2_000),
+               rng.integers(-10**15, 10**15, 2_000) / 1000,
+               np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1e-5, 1e16, 1e12, 999_999_999_999.999, 0.1234, 5e-324,
+                         -0.001, 0.0005, 100.0, 1e-4, 0.1 + 0.2]),
+               np.full(3, np.nan), np.array([])]
+    for numbers in columns:
+        expected = [None if np.isnan(v) else repr(v) for v in numbers.tolist()]
+        assert float_text(numbers, pa).to_pylist() == expected
+
+
 # ---------------------------------------------------------------- validation fast path
 
 
@@ -88,6 +106,42 @@ def test_number_cells_read_the_same_whether_or_not_a_text_cell_forces_the_slow_p
     assert fast_values["tempo"].equals(slow_values["tempo"].iloc[:-1])
     pd.testing.assert_frame_equal(fast_problems, slow_problems.iloc[:-1])
     assert set(fast_problems["why"]) == {"missing", "not a number", "outside the valid range 0–250 BPM"}
+
+
+
+def python_floats(cells: list) -> np.ndarray | None:
+    """What Python's ``float`` reads of every non-empty cell (None: one it refuses)."""
+    try:
+        return np.array([np.nan if c is None else float(c) for c in cells], dtype=np.float64)
+    except ValueError:
+        return None
+
+
+def test_arrow_reads_a_column_only_when_python_float_reads_it_the_same():
+    """Arrow's cast (the fast path) gives a value only when ``float`` gives the same value for every
+    cell, over strings made of the characters numbers are written with, and the edge cases."""
+    rng = np.random.default_rng(5)
+    odd = list("+-.eE _,x٣") + ["inf", "nan", "nan(1)", "Infinity", "\u00a0"]
+
+    def written() -> str:  # a number as people write it, one time in three with an odd character slipped in
+        text = (rng.choice(["", "-", "+"]) + str(rng.integers(0, 10 ** int(rng.integers(1, 4))))
+                + rng.choice(["", "." + str(rng.integers(0, 1000))]) + rng.choice(["", f"e{rng.integers(-5, 5)}"]))
+        if rng.random() < 1 / 3:
+            at = int(rng.integers(0, len(text) + 1))
+            text = text[:at] + str(rng.choice(odd)) + text[at:]
+        return text
+
+    columns = [[written() for _ in range(2)] for _ in range(2000)]
+    columns += [["1e500"], ["-1e-400"], ["4.9e-324"], ["0.1000000000000000055511151231257827"], ["+1"],
+                ["-0"], ["00012"], ["1.", ".5"], ["nan(1)", "1"], ["1", None]]
+    fast_columns = 0
+    for cells in columns:
+        fast = _arrow_numbers(pd.Series(cells, dtype="str"))
+        if fast is not None:
+            fast_columns += 1
+            np.testing.assert_array_equal(fast, python_floats(cells), err_msg=repr(cells))
+            assert list(np.signbit(fast)) == list(np.signbit(python_floats(cells))), cells
+    assert fast_columns > 300  # the fast path was really taken, not refused every time
 
 
 # ---------------------------------------------------------------- CLI flags

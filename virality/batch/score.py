@@ -507,13 +507,44 @@ def _fast_body(table: pd.DataFrame) -> bytes | None:
     return b"".join(lines)
 
 
+# ".0", ".001" … ".999": the fraction of a number of thousandths as its shortest text writes it
+THOUSANDTHS = [".0"] + [f".{f:03d}".rstrip("0") for f in range(1, 1000)]
+EXACT_BELOW = 1e12  # k/1000 below this has at most 15 significant digits: no other such decimal is the same double
+
+
+def float_text(numbers: np.ndarray, pa):
+    """(n,) float64 → arrow strings of Python's ``repr`` of each (the shortest text that reads
+    back as the same double, as pandas writes floats), NaN → null.
+
+    Scores are rounded to thousandths, and the double nearest to k/1000 (below
+    ``EXACT_BELOW``) has one shortest text: k/1000 in positional notation, trailing zeros
+    dropped (``52.345``, ``52.0``). Arrow puts those together 5× faster than ``repr`` number
+    by number; every other value (−0.0, inf, 1e-05, 1e+16, 0.1234) takes ``repr``."""
+    import pyarrow.compute as pc
+
+    with np.errstate(invalid="ignore", over="ignore"):
+        thousandths = np.rint(numbers * 1000)
+        plain = ((np.abs(numbers) < EXACT_BELOW) & (thousandths / 1000 == numbers)
+                 & ~((numbers == 0) & np.signbit(numbers)))
+    k = np.where(plain, thousandths, 0).astype(np.int64)
+    parts = [pc.cast(pa.array(np.abs(k) // 1000), pa.string()), pa.array(THOUSANDTHS).take(pa.array(np.abs(k) % 1000))]
+    if (k < 0).any():
+        parts.insert(0, pc.if_else(pa.array(k < 0), "-", ""))
+    text = pc.binary_join_element_wise(*parts, "")
+    missing = np.isnan(numbers)
+    others = np.flatnonzero(~plain & ~missing)
+    if len(others):
+        text = text.to_numpy(zero_copy_only=False).astype(object)
+        text[others] = [repr(v) for v in numbers[others].tolist()]
+        return pa.array(text, type=pa.string(), mask=missing)
+    return pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), text) if missing.any() else text
+
+
 def _text_array(cells: pd.Series, pa):
     """One column as pandas would print its cells: an arrow string array (null = empty
     cell), or None when pandas would format it otherwise (ints, float32, dates …)."""
     if cells.dtype == np.float64:
-        numbers = cells.to_numpy(np.float64)
-        # the shortest round-trip text (Python's repr = numpy's str, as pandas writes floats); NaN → empty
-        return pa.array(list(map(repr, numbers.tolist())), type=pa.string(), mask=np.isnan(numbers))
+        return float_text(cells.to_numpy(np.float64), pa)
     if cells.dtype == object or pd.api.types.is_string_dtype(cells.dtype):
         return pa.array(cells, type=pa.string(), from_pandas=True)  # a cell that is not text → ArrowTypeError
     return None

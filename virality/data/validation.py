@@ -113,10 +113,36 @@ def _plain_numbers(raw: pd.Series) -> np.ndarray | None:
     """(n,) floats when every non-empty cell reads with Python's ``float`` (empty → NaN),
     else None. Ten times faster than ``pd.to_numeric`` on text and reads exactly what the
     slow path's ``float`` fallback reads, so the two paths agree cell by cell."""
+    fast = _arrow_numbers(raw)
+    if fast is not None:
+        return fast
     try:
         return raw.to_numpy(dtype=object, na_value=np.nan).astype(np.float64)
     except (ValueError, TypeError, OverflowError):
         return None
+
+
+def _arrow_numbers(raw: pd.Series) -> np.ndarray | None:
+    """``_plain_numbers`` of a column of arrow-backed text (what ``read_csv_file`` gives), cast
+    by arrow in C++ (10× faster than Python's ``float`` cell by cell), or None to take the
+    Python path. Arrow reads a subset of what ``float`` reads, to the same correctly rounded
+    value (no spaces, ``_`` or non-ASCII digits; tests/test_score_paths.py), except that it also
+    reads ``nan(…)``: any NaN from a non-empty cell sends the column to the Python path."""
+    if getattr(raw.dtype, "storage", None) != "pyarrow":
+        return None
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:
+        return None
+    text = pa.array(raw.array)  # no copy: the column's own arrow buffers
+    try:
+        numbers = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    if np.isnan(numbers).sum() != text.null_count:
+        return None
+    return np.asarray(numbers, dtype=np.float64)
 
 
 def reads_as_number(texts: pd.Series) -> np.ndarray:

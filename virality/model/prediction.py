@@ -20,17 +20,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from virality.chunks import row_chunks
 from virality.features import BY_NAME, FEATURE_NAMES, parse_song
 from virality.model.bundle import ARTIFACTS_DIR, load_bundle, load_fit
-from virality.model.fit import TikTokFit, predict_percent
+from virality.model.fit import TikTokFit
+from virality.model.inference import fit_plan, model_plan, run_chunked
 from virality.model.metadata import BundleMetadata, ScoreQuantiles
 from virality.model.networks import ViralityModel
 from virality.model.quantiles import QuantileScale
 
-# rows per forward pass: TabM's (8 members, rows, 104) activations then stay in cache
-# (100k rows on one thread: 0.39 s at 2048 vs 0.73 s at 8192; results are bit-identical)
-CHUNK_ROWS = 2048
+# rows per forward pass: the scoring path's widest activations (rows, 8 members · 64) then stay
+# in cache (both models on 100k rows, one thread: see "forward passes" in benchmarks/results/score_memory.md)
+CHUNK_ROWS = 1024
 PREDICTION_COLUMNS = ["predicted_popularity", "low", "high", "percentile", "tiktok_fit"]
 FIT_COLUMN = "tiktok_fit"
 
@@ -90,11 +90,17 @@ class Predictor:
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2 or X.shape[1] != len(FEATURE_NAMES):
             raise ValueError(f"expected an (n, {len(FEATURE_NAMES)}) array, got shape {X.shape}")
-        out = np.empty(len(X), dtype=np.float64)
-        with torch.inference_mode():
-            for rows in row_chunks(len(X), CHUNK_ROWS):
-                out[rows] = self.model(torch.from_numpy(X[rows])).numpy()
-        return out
+        return run_chunked(self._score_forward, X, CHUNK_ROWS)
+
+    @functools.cached_property
+    def _score_forward(self):
+        """``self.model``'s forward pass for scoring (``virality.model.inference``: the same
+        outputs within 1e-4 points, in fewer passes over memory)."""
+        return model_plan(self.model)
+
+    @functools.cached_property
+    def _fit_forward(self):
+        return fit_plan(self.fit)
 
     def predict_array(self, X: np.ndarray) -> pd.DataFrame:
         """(n, 12) → DataFrame with ``predicted_popularity``, ``low``, ``high``, ``percentile``,
@@ -105,7 +111,7 @@ class Predictor:
         """(n, 12) → (n,) TikTok fit in percent (NaN without a fit model)."""
         if self.fit is None:
             return np.full(len(X), np.nan)
-        return predict_percent(self.fit, X, chunk=CHUNK_ROWS)
+        return run_chunked(self._fit_forward, X, CHUNK_ROWS)
 
     def fit_percentile(self, fit: np.ndarray) -> np.ndarray:
         """Percent of catalogue tracks whose (out-of-fold) fit is at or below ``fit`` (percent)."""
