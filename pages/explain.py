@@ -55,31 +55,33 @@ elif not METHODS[method].has_convergence_delta():
                f"{signed(-result.delta, 2)} {units} come from characteristics acting together.")
 chart(waterfall_figure(result), "waterfall")
 if target == "fit":
-    st.caption("The bars are in percentage points of TikTok fit. The views below are of the popularity score.")
+    st.caption("The bars and every view below are in percentage points of TikTok fit.")
 
 st.subheader("If one characteristic changed")
 st.caption("The score as each characteristic sweeps its whole valid range, the others as they are; "
-           "the band is the interval where about 80 % of such songs really land.")
-chart(sensitivity_figure(curves(song_items(song)), predictor.interval_level), "sensitivity")
+           "the band is the interval where about 80 % of such songs really land." if target == "popularity" else
+           "The TikTok fit as each characteristic sweeps its whole valid range, the others as they are.")
+chart(sensitivity_figure(curves(song_items(song), target), predictor.interval_level, target), "sensitivity")
 
 st.subheader("What matters overall")
 st.caption(f"Mean size of each characteristic's attribution ({METHODS[method].label}, against the same baseline) "
            f"over the demo tracks and over {GLOBAL_SAMPLE_TRACKS} synthetic tracks drawn from the training tracks' "
            "summary shipped with the model.")
-chart(global_figure(importance(method, song_items(baseline))), "global")
+chart(global_figure(importance(method, song_items(baseline), target), target), "global")
 
 st.subheader("Characteristics that act together")
-here = song_interactions(song_items(song), song_items(baseline))
-st.markdown(interaction_sentence(here))
+here = song_interactions(song_items(song), song_items(baseline), target)
+st.markdown(interaction_sentence(here, unit=units))
 this_tab, typical_tab = st.tabs(["This song", "Typical tracks"])
 with this_tab:
-    st.caption("Points that moving both characteristics from the baseline adds beyond moving each alone "
-               "(0 = their effects simply add up).")
-    chart(interaction_heatmap(here, "this song vs the baseline"), "heat_song")
+    st.caption(f"{units.capitalize()} that moving both characteristics from the baseline adds beyond moving "
+               "each alone (0 = their effects simply add up).")
+    chart(interaction_heatmap(here, "this song vs the baseline", target=target), "heat_song")
 with typical_tab:
-    st.caption("Friedman's H over typical tracks: the typical size, in points, of each pair's joint effect "
+    st.caption(f"Friedman's H over typical tracks: the typical size, in {units}, of each pair's joint effect "
                "that is not the sum of their separate effects.")
-    chart(interaction_heatmap(typical_interactions(), "typical tracks", diverging=False), "heat_typical")
+    chart(interaction_heatmap(typical_interactions(target), "typical tracks", diverging=False, target=target),
+          "heat_typical")
 
 first_default, second_default, _ = top_pairs(here, 1)[0]
 pick_a, pick_b = st.columns(2)
@@ -88,6 +90,6 @@ first = pick_a.selectbox("First characteristic", FEATURE_NAMES, index=FEATURE_NA
 second = pick_b.selectbox("Second characteristic", FEATURE_NAMES, index=FEATURE_NAMES.index(second_default),
                           format_func=lambda n: BY_NAME[n].label, key="pair_second")
 if first == second:
-    st.error("Pick two different characteristics to see the score over both.")
+    st.error(f"Pick two different characteristics to see the {TARGET_NAMES[target]} over both.")
 else:
-    chart(pair_figure(grid(song_items(song), first, second), first, second, song), "pair")
+    chart(pair_figure(grid(song_items(song), first, second, target), first, second, song, target), "pair")

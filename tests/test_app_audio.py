@@ -58,7 +58,6 @@ def upload(at: AppTest, content: bytes = SONG, name: str = "demo.wav") -> AppTes
     return at
 
 
-@pytest.mark.slow
 def test_upload_fills_tempo_key_mode_and_keeps_everything_else(area):
     area.slider(key="w_danceability").set_value(0.9).run()
     before = shown(area)

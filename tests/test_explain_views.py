@@ -119,3 +119,31 @@ def random_songs_frame(n):
     import pandas as pd
 
     return pd.DataFrame(random_songs(n, seed=11), columns=list(FEATURE_NAMES))
+
+
+def test_every_view_of_the_fit_is_of_the_fit_model(bundled):
+    """For ``target="fit"`` the sweeps pass through the song's fit, the pair grid is the fit, the
+    per-song interactions are exact second differences of the fit, importance is in its units."""
+    song = demo_song("Demo — Bedroom Ballad")
+    x = np.array([[song[n] for n in FEATURE_NAMES]])
+    fit = bundled.fit_percent(x)[0]
+    curves = sensitivity_curves(bundled, song, target="fit")
+    current = curves[curves["current"]].drop_duplicates("feature")
+    assert len(current) == 12 and np.allclose(current["score"], fit, atol=1e-4)
+    assert curves["low"].isna().all() and curves["high"].isna().all()
+    assert not np.allclose(curves["score"], sensitivity_curves(bundled, song)["score"])
+    grid = pair_grid(bundled, song, "energy", "tempo", n_points=5, target="fit")
+    rows = np.repeat(x, len(grid), axis=0)
+    rows[:, FEATURE_NAMES.index("energy")], rows[:, FEATURE_NAMES.index("tempo")] = grid["first"], grid["second"]
+    np.testing.assert_allclose(grid["score"], bundled.fit_percent(rows), atol=1e-6)
+    typical = bundled.typical_song
+    matrix = pairwise_interactions(bundled, song, typical, target="fit")
+    j, k = FEATURE_NAMES.index("danceability"), FEATURE_NAMES.index("acousticness")
+    x0 = np.array([typical[n] for n in FEATURE_NAMES])
+    moved = [np.where(np.isin(np.arange(12), cols), x0, x[0]) for cols in ([], [j], [k], [j, k])]
+    f = bundled.fit_percent(np.array(moved))
+    assert matrix.iloc[j, k] == pytest.approx(f[0] - f[1] - f[2] + f[3], abs=1e-4)  # float32 passes of other sizes
+    demo = demo_tracks()
+    by_target = {target: global_importance(bundled, demo.head(3), demo.tail(3), "ig", target=target)
+                 .set_index("feature").loc[list(FEATURE_NAMES), "demo tracks"] for target in ("fit", "popularity")}
+    assert (by_target["fit"] >= 0).all() and not np.allclose(by_target["fit"], by_target["popularity"])

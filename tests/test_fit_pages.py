@@ -153,6 +153,30 @@ def test_explain_fit_shows_attributions_that_add_up_to_the_fit_difference(bundle
     assert at.radio(key="explain_target").value == "fit"  # kept like the other controls
 
 
+def test_explain_fit_draws_every_view_below_the_waterfall_in_fit(bundled):
+    """The sweeps, importance, interactions and pair grid are of the fit too, in its units."""
+    at = open_app()
+    at.switch_page("pages/explain.py").run()
+    at.radio(key="explain_target").set_value("fit").run()
+    assert not at.exception
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    song = np.array([[default_song()[n] for n in FEATURE_NAMES]])
+    fit_song = bundled.fit_percent(song)[0]
+    sweeps = next(s for s in specs if any(t.get("name") == "TikTok fit" for t in s["data"]))
+    dots = [numbers(t["y"])[0] for t in sweeps["data"] if t.get("name") == "this song" or
+            (t.get("mode") == "markers" and t.get("marker", {}).get("color") == "black")]
+    assert len(dots) == len(FEATURE_NAMES) and np.allclose(dots, fit_song, atol=0.05)
+    assert not any("interval" in (t.get("name") or "") for t in sweeps["data"])  # the fit has no interval band
+    assert sweeps["layout"]["yaxis"]["title"]["text"] == "TikTok fit (%)"
+    importance = next(s for s in specs if s["data"][0]["type"] == "bar" and s["data"][0].get("orientation") == "h")
+    assert importance["layout"]["xaxis"]["title"]["text"] == "mean |attribution| (percentage points of fit)"
+    heatmaps = [s for s in specs if s["data"][0]["type"] == "heatmap"]
+    assert [h["data"][0]["colorbar"]["title"]["text"] for h in heatmaps] == ["fit points", "fit points", "fit %"]
+    pair = heatmaps[-1]
+    assert np.nanmin(numbers(pair["data"][0]["z"])) >= 0 and np.nanmax(numbers(pair["data"][0]["z"])) <= 100
+    assert any("percentage points of fit" in m for m in markdown_texts(at) if "combinations" in m or "acts together" in m)
+
+
 # --- What-if -------------------------------------------------------------------------------
 
 def test_whatif_aimed_at_fit_shows_suggestions_that_really_raise_fit(bundled):

@@ -44,26 +44,27 @@ def explain_numbers(song_items: tuple, baseline_items: tuple, method: str, targe
 
 
 @st.cache_data(max_entries=64, ttl=SHARED_CACHE_TTL, show_spinner=False)
-def curves(song_items: tuple):
-    return sensitivity_curves(get_predictor(), dict(song_items))
+def curves(song_items: tuple, target: str = "popularity"):
+    return sensitivity_curves(get_predictor(), dict(song_items), target=target)
 
 
 @st.cache_data(max_entries=16, ttl=SHARED_CACHE_TTL, show_spinner="Averaging over typical tracks…")
-def importance(method: str, baseline_items: tuple):
+def importance(method: str, baseline_items: tuple, target: str = "popularity"):
     sample = sample_typical_tracks(get_predictor().info.distribution, GLOBAL_SAMPLE_TRACKS)
-    return global_importance(get_predictor(), demo_tracks(), sample, method, dict(baseline_items))
+    return global_importance(get_predictor(), demo_tracks(), sample, method, dict(baseline_items), target=target)
 
 
 @st.cache_data(max_entries=64, ttl=SHARED_CACHE_TTL, show_spinner=False)
-def song_interactions(song_items: tuple, baseline_items: tuple):
-    return pairwise_interactions(get_predictor(), dict(song_items), dict(baseline_items))
+def song_interactions(song_items: tuple, baseline_items: tuple, target: str = "popularity"):
+    return pairwise_interactions(get_predictor(), dict(song_items), dict(baseline_items), target=target)
 
 
-@st.cache_data(max_entries=2, show_spinner="Measuring interactions over typical tracks…")
-def typical_interactions():
-    return friedman_h(get_predictor(), sample_typical_tracks(get_predictor().info.distribution, H_SAMPLE_TRACKS, seed=1))
+@st.cache_data(max_entries=4, show_spinner="Measuring interactions over typical tracks…")
+def typical_interactions(target: str = "popularity"):
+    sample = sample_typical_tracks(get_predictor().info.distribution, H_SAMPLE_TRACKS, seed=1)
+    return friedman_h(get_predictor(), sample, target=target)
 
 
 @st.cache_data(max_entries=64, ttl=SHARED_CACHE_TTL, show_spinner=False)
-def grid(song_items: tuple, first: str, second: str):
-    return pair_grid(get_predictor(), dict(song_items), first, second)
+def grid(song_items: tuple, first: str, second: str, target: str = "popularity"):
+    return pair_grid(get_predictor(), dict(song_items), first, second, target=target)

@@ -70,9 +70,9 @@ def waterfall_figure(explanation: Explanation) -> go.Figure:
     return fig
 
 
-def sensitivity_figure(curves: pd.DataFrame, interval_level: float = 0.8) -> go.Figure:
-    """A small panel per characteristic: the score as it sweeps its range, the interval as a
-    band, the song's own value as a dot."""
+def sensitivity_figure(curves: pd.DataFrame, interval_level: float = 0.8, target: str = "popularity") -> go.Figure:
+    """A small panel per characteristic: the score (or TikTok fit) as it sweeps its range, the
+    interval as a band where there is one, the song's own value as a dot."""
     fig = make_subplots(rows=4, cols=3, subplot_titles=[f.label for f in FEATURES], shared_yaxes=True,
                         horizontal_spacing=0.04, vertical_spacing=0.09)  # three across: still legible on a phone
     for index, feature in enumerate(FEATURES):
@@ -80,13 +80,14 @@ def sensitivity_figure(curves: pd.DataFrame, interval_level: float = 0.8) -> go.
         row, col = index // 3 + 1, index % 3 + 1
         x, _ = axis_values(feature.name, part["value"])
         shape = "hv" if feature.is_discrete else "linear"
-        fig.add_trace(go.Scatter(x=x, y=part["high"], mode="lines", line=dict(width=0, shape=shape),
-                                 showlegend=False, hoverinfo="skip"), row=row, col=col)
-        fig.add_trace(go.Scatter(x=x, y=part["low"], mode="lines", fill="tonexty", fillcolor=BAND,
-                                 line=dict(width=0, shape=shape), name=f"{interval_level:.0%} interval",
-                                 showlegend=index == 0, hoverinfo="skip"), row=row, col=col)
+        if part["low"].notna().any():
+            fig.add_trace(go.Scatter(x=x, y=part["high"], mode="lines", line=dict(width=0, shape=shape),
+                                     showlegend=False, hoverinfo="skip"), row=row, col=col)
+            fig.add_trace(go.Scatter(x=x, y=part["low"], mode="lines", fill="tonexty", fillcolor=BAND,
+                                     line=dict(width=0, shape=shape), name=f"{interval_level:.0%} interval",
+                                     showlegend=index == 0, hoverinfo="skip"), row=row, col=col)
         fig.add_trace(go.Scatter(x=x, y=part["score"], mode="lines", line=dict(color=BLUE, shape=shape),
-                                 name="score", showlegend=index == 0,
+                                 name="score" if target == "popularity" else "TikTok fit", showlegend=index == 0,
                                  text=[feature.format(v) for v in part["value"]],
                                  hovertemplate="%{text}: %{y:.1f}<extra></extra>"), row=row, col=col)
         current = part[part["current"]].head(1)
@@ -96,47 +97,51 @@ def sensitivity_figure(curves: pd.DataFrame, interval_level: float = 0.8) -> go.
         fig.update_xaxes(title_text=axis_unit(feature.name), title_font_size=10, row=row, col=col,
                          **axis_ticks(feature.name, narrow=True))
     fig.update_yaxes(range=[0, 100])
+    fig.update_yaxes(title_text=TARGET_AXES[target], title_font_size=10, col=1)
     fig.update_annotations(font_size=12)  # the panel titles
     fig.update_layout(height=900, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.06))
     return fig
 
 
-def global_figure(importance: pd.DataFrame) -> go.Figure:
+def global_figure(importance: pd.DataFrame, target: str = "popularity") -> go.Figure:
     """Grouped horizontal bars: mean |attribution| per characteristic for each column
     other than ``feature``/``label``."""
     ordered = importance.iloc[::-1]
     fig = go.Figure()
     for column in [c for c in importance.columns if c not in ("feature", "label")]:
         fig.add_trace(go.Bar(y=ordered["label"], x=ordered[column], orientation="h", name=column,
-                             hovertemplate="%{y}: %{x:.2f} points<extra>" + column + "</extra>"))
+                             hovertemplate="%{y}: %{x:.2f} " + TARGET_UNITS[target] + "<extra>" + column + "</extra>"))
     fig.update_layout(barmode="group", height=460, margin=dict(l=10, r=10, t=10, b=10),
-                      xaxis_title="mean |attribution| (points)", legend=dict(orientation="h", y=-0.15))
+                      xaxis_title=f"mean |attribution| ({TARGET_UNITS[target]})", legend=dict(orientation="h", y=-0.15))
     return fig
 
 
 def interaction_heatmap(matrix: pd.DataFrame, title: str, diverging: bool = True,
-                        floor: float = 0.5) -> go.Figure:
-    """A (12, 12) symmetric interaction matrix in points; the colour scale spans at least
-    ±``floor`` points so negligible interactions stay pale."""
+                        floor: float = 0.5, target: str = "popularity") -> go.Figure:
+    """A (12, 12) symmetric interaction matrix in ``target``'s points; the colour scale spans at
+    least ±``floor`` points so negligible interactions stay pale."""
     labels = [BY_NAME[n].label for n in matrix.index]
     values = matrix.to_numpy()
     limit = max(float(np.abs(values).max()), floor)
     scale = dict(colorscale="RdBu", zmid=0, zmin=-limit, zmax=limit) if diverging else \
         dict(colorscale="Blues", zmin=0, zmax=limit)
-    fig = go.Figure(go.Heatmap(z=values, x=labels, y=labels, colorbar=dict(title="points"),
-                               hovertemplate="%{y} × %{x}: %{z:+.2f} points<extra></extra>", **scale))
+    unit = "points" if target == "popularity" else "fit points"
+    fig = go.Figure(go.Heatmap(z=values, x=labels, y=labels, colorbar=dict(title=unit),
+                               hovertemplate="%{y} × %{x}: %{z:+.2f} " + unit + "<extra></extra>", **scale))
     fig.update_layout(title=title, height=480, margin=dict(l=10, r=10, t=40, b=10), yaxis_autorange="reversed")
     return fig
 
 
-def pair_figure(grid: pd.DataFrame, first: str, second: str, song: Mapping[str, float]) -> go.Figure:
-    """The score over two characteristics (a heatmap) with the current song marked."""
+def pair_figure(grid: pd.DataFrame, first: str, second: str, song: Mapping[str, float],
+                target: str = "popularity") -> go.Figure:
+    """The score (or TikTok fit) over two characteristics (a heatmap) with the current song marked."""
     a, x_title = axis_values(first, np.unique(grid["first"]))
     b, y_title = axis_values(second, np.unique(grid["second"]))
     wide = grid.pivot(index="second", columns="first", values="score")
     fa, fb = BY_NAME[first], BY_NAME[second]
     hover = [[f"{fa.label} {fa.format(va)}, {fb.label} {fb.format(vb)}" for va in wide.columns] for vb in wide.index]
-    fig = go.Figure(go.Heatmap(x=a, y=b, z=wide.to_numpy(), colorscale="Viridis", colorbar=dict(title="score"),
+    fig = go.Figure(go.Heatmap(x=a, y=b, z=wide.to_numpy(), colorscale="Viridis",
+                               colorbar=dict(title="score" if target == "popularity" else "fit %"),
                                text=hover, hovertemplate="%{text}: %{z:.1f}<extra></extra>"))
     fig.add_trace(go.Scatter(x=[axis_values(first, song[first])[0]], y=[axis_values(second, song[second])[0]],
                              mode="markers", marker=dict(color="white", size=14, symbol="x", line=dict(color="black", width=2)),

@@ -42,11 +42,13 @@ def sweep_values(feature: Feature, n_points: int = 41, extra: tuple[float, ...] 
     return np.unique(np.concatenate([grid, extra[(extra >= feature.low) & (extra <= feature.high)]]))
 
 
-def sensitivity_curves(predictor: Predictor, song: Mapping[str, float], n_points: int = 41) -> pd.DataFrame:
-    """One curve per characteristic, one batched prediction.
+def sensitivity_curves(predictor: Predictor, song: Mapping[str, float], n_points: int = 41,
+                       target: str = "popularity") -> pd.DataFrame:
+    """One curve per characteristic, one batched prediction of ``target`` (``"popularity"`` or ``"fit"``).
 
     Returns long format: ``feature``, ``value`` (Spotify units), ``score``, ``low``, ``high``
-    (0–100 points), ``current`` (the song's own value, bool). Sweeps cover the physical
+    (0–100 points; for fit, ``score`` is the fit in percent and ``low``/``high`` are NaN: it
+    has no interval), ``current`` (the song's own value, bool). Sweeps cover the physical
     valid range plus the training quantiles at every 5 %.
     """
     quantiles = predictor.info.distribution.quantiles[::5]
@@ -59,11 +61,14 @@ def sensitivity_curves(predictor: Predictor, song: Mapping[str, float], n_points
         blocks.append(rows)
         names += [feature.name] * len(values)
     X = np.vstack(blocks)
-    predicted = predictor.predict_array(X)
+    if target == "fit":
+        score = predictor.fit_percent(X)
+        low = high = np.full(len(X), np.nan)
+    else:
+        score, low, high, _ = predictor.predict_columns(X)
     column = np.array([FEATURE_NAMES.index(n) for n in names])
-    return pd.DataFrame({"feature": names, "value": X[np.arange(len(X)), column],
-                         "score": predicted["predicted_popularity"].to_numpy(), "low": predicted["low"].to_numpy(),
-                         "high": predicted["high"].to_numpy(),
+    return pd.DataFrame({"feature": names, "value": X[np.arange(len(X)), column], "score": score, "low": low,
+                         "high": high,
                          "current": X[np.arange(len(X)), column] == base[column]})
 
 
@@ -89,8 +94,8 @@ def sample_typical_tracks(dist: Distribution, n: int = 400, seed: int = 0) -> pd
 
 
 def global_importance(predictor: Predictor, demo: pd.DataFrame, sample: pd.DataFrame, method: str = "ig",
-                      baseline: Mapping[str, float] | None = None) -> pd.DataFrame:
-    """Mean |attribution| (points) per characteristic over the demo tracks and over a
+                      baseline: Mapping[str, float] | None = None, target: str = "popularity") -> pd.DataFrame:
+    """Mean |attribution| (in ``target``'s points) per characteristic over the demo tracks and over a
     sample of typical tracks. Returns ``feature``, ``label``, ``demo tracks``,
     ``typical tracks (sample)``, sorted by the latter, largest first.
 
@@ -99,18 +104,22 @@ def global_importance(predictor: Predictor, demo: pd.DataFrame, sample: pd.DataF
     result = pd.DataFrame({"feature": list(FEATURE_NAMES), "label": [f.label for f in FEATURES]})
     for name, frame in (("demo tracks", demo), ("typical tracks (sample)", sample)):
         attr, _ = attribute(predictor, frame[list(FEATURE_NAMES)].to_numpy(), baseline, method=method,
-                            n_samples=METHODS[method_key(method)].global_samples)
+                            n_samples=METHODS[method_key(method)].global_samples, target=target)
         result[name] = np.abs(attr).mean(0)
     return result.sort_values("typical tracks (sample)", ascending=False, ignore_index=True)
 
 
-def _raw(predictor: Predictor, X: np.ndarray) -> np.ndarray:
+def _raw(predictor: Predictor, X: np.ndarray, target: str = "popularity") -> np.ndarray:
+    """(n, 12) → (n,) what the attributions explain: the unclipped popularity output, or the
+    fit in percent."""
+    if target == "fit":
+        return predictor.fit_percent(X)
     return predictor.raw_scores(X.astype(np.float32))
 
 
 def pairwise_interactions(predictor: Predictor, song: Mapping[str, float],
-                          baseline: Mapping[str, float] | None = None) -> pd.DataFrame:
-    """Per song, in points: for each pair (j, k), what moving both from the baseline to the
+                          baseline: Mapping[str, float] | None = None, target: str = "popularity") -> pd.DataFrame:
+    """Per song, in points of ``target``: for each pair (j, k), what moving both from the baseline to the
     song adds beyond moving each alone,
     f(x) − f(x with j at baseline) − f(x with k at baseline) + f(x with j and k at baseline).
 
@@ -126,7 +135,7 @@ def pairwise_interactions(predictor: Predictor, song: Mapping[str, float],
         rows.append(np.where(np.arange(N_FEATURES) == j, x0, x))
     for j, k in pairs:
         rows.append(np.where(np.isin(np.arange(N_FEATURES), [j, k]), x0, x))
-    f = _raw(predictor, np.array(rows))
+    f = _raw(predictor, np.array(rows), target)
     single = f[1:1 + N_FEATURES]
     matrix = np.zeros((N_FEATURES, N_FEATURES))
     for index, (j, k) in enumerate(pairs):
@@ -134,8 +143,8 @@ def pairwise_interactions(predictor: Predictor, song: Mapping[str, float],
     return pd.DataFrame(matrix, index=list(FEATURE_NAMES), columns=list(FEATURE_NAMES))
 
 
-def friedman_h(predictor: Predictor, sample: pd.DataFrame) -> pd.DataFrame:
-    """Friedman's unnormalised H per pair, in points, over a sample of tracks (e.g.
+def friedman_h(predictor: Predictor, sample: pd.DataFrame, target: str = "popularity") -> pd.DataFrame:
+    """Friedman's unnormalised H per pair, in points of ``target``, over a sample of tracks (e.g.
     ``sample_typical_tracks``):
 
     H_jk = sqrt(mean_i [PD_jk(x_ij, x_ik) − PD_j(x_ij) − PD_k(x_ik)]²)
@@ -152,7 +161,7 @@ def friedman_h(predictor: Predictor, sample: pd.DataFrame) -> pd.DataFrame:
     def partial_dependence(columns: list[int]) -> np.ndarray:
         grid = np.repeat(X[None, :, :], n, axis=0)  # grid[i, m] = sample m with columns from sample i
         grid[:, :, columns] = X[:, None, columns]
-        pd_values = _raw(predictor, grid.reshape(-1, N_FEATURES)).reshape(n, n).mean(1)
+        pd_values = _raw(predictor, grid.reshape(-1, N_FEATURES), target).reshape(n, n).mean(1)
         return pd_values - pd_values.mean()
 
     single = [partial_dependence([j]) for j in range(N_FEATURES)]
@@ -164,8 +173,9 @@ def friedman_h(predictor: Predictor, sample: pd.DataFrame) -> pd.DataFrame:
 
 
 def pair_grid(predictor: Predictor, song: Mapping[str, float], first: str, second: str,
-              n_points: int = 25) -> pd.DataFrame:
-    """The score (0–100) over a grid of two characteristics, the others at the song's values.
+              n_points: int = 25, target: str = "popularity") -> pd.DataFrame:
+    """The score (0–100 points, or for ``target="fit"`` the fit, 0–100 %) over a grid of two
+    characteristics, the others at the song's values.
 
     Returns long format with columns ``first``, ``second`` (values in Spotify units) and
     ``score``. The grid spans the range of real tracks (0.5–99.5 %) widened to include the
@@ -187,7 +197,7 @@ def pair_grid(predictor: Predictor, song: Mapping[str, float], first: str, secon
     rows = np.repeat(x[None, :], a.size, axis=0)
     rows[:, FEATURE_NAMES.index(first)] = a.ravel()
     rows[:, FEATURE_NAMES.index(second)] = b.ravel()
-    score = predictor.predict_array(rows)["predicted_popularity"].to_numpy()
+    score = predictor.fit_percent(rows) if target == "fit" else predictor.predict_columns(rows)[0]
     return pd.DataFrame({"first": a.ravel(), "second": b.ravel(), "score": score})
 
 
@@ -199,13 +209,13 @@ def top_pairs(matrix: pd.DataFrame, k: int = 3) -> list[tuple[str, str, float]]:
     return sorted(pairs, key=lambda p: -abs(p[2]))[:k]
 
 
-def interaction_sentence(matrix: pd.DataFrame, k: int = 2, minimum: float = 0.1) -> str:
-    """Plain words naming the strongest pairs of a per-song interaction matrix (points)."""
+def interaction_sentence(matrix: pd.DataFrame, k: int = 2, minimum: float = 0.1, unit: str = "points") -> str:
+    """Plain words naming the strongest pairs of a per-song interaction matrix (in ``unit``)."""
     strongest = [p for p in top_pairs(matrix, k) if abs(p[2]) >= minimum]
     if not strongest:
-        return f"No pair of characteristics acts together by {minimum} points or more for this song: " \
+        return f"No pair of characteristics acts together by {minimum} {unit} or more for this song: " \
                "their effects simply add up."
     parts = [f"{BY_NAME[a].label.lower()} with {BY_NAME[b].label.lower()} "
-             f"({'adds' if value > 0 else 'takes away'} {abs(value):.1f} points beyond their separate effects)"
+             f"({'adds' if value > 0 else 'takes away'} {abs(value):.1f} {unit} beyond their separate effects)"
              for a, b, value in strongest]
     return "Strongest combinations for this song: " + "; ".join(parts) + "."

@@ -104,7 +104,10 @@ def backbone_plan(backbone: nn.Module) -> Forward:
 @torch.no_grad()
 def model_plan(model: ViralityModel) -> Forward:
     """(n, 12) raw characteristics → (n,) popularity points, as ``model(raw)``; call it under
-    ``torch.inference_mode()``. It copies the weights it rearranges: build a new plan after training."""
+    ``torch.inference_mode()``. It copies the weights it rearranges: build a new plan after training.
+    Any other module (e.g. a wrapper without autograd) is its own plan."""
+    if not isinstance(model, ViralityModel):
+        return model
     backbone = backbone_plan(model.backbone)
     return lambda raw: backbone(model.transform(raw)) * model.target_std + model.target_mean
 
@@ -113,6 +116,8 @@ def model_plan(model: ViralityModel) -> Forward:
 def fit_plan(fit: TikTokFit) -> Forward:
     """(n, 12) raw characteristics → (n,) TikTok fit in percent, as ``fit(raw)``; call it
     under ``torch.inference_mode()``. It copies the weights it rearranges: build a new plan after training."""
+    if not isinstance(fit, TikTokFit):
+        return fit
     backbones = [part.backbone for part in fit.parts]
     if not all(isinstance(b, MLPEnsemble) and b.n_members == backbones[0].n_members for b in backbones):
         return fit
