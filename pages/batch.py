@@ -115,6 +115,7 @@ if agreement is not None:
 
 st.subheader("Ranked tracks")
 choices = list(RANK_CHOICES) if predictor.fit is not None else [SCORE_COLUMN]
+ranking = SCORE_COLUMN
 if len(choices) > 1:
     ranking = st.radio("Rank by", choices, key="batch_rank_by", horizontal=True, format_func=RANK_CHOICES.get,
                        index=kept_index("batch_rank_by", choices), on_change=keep, args=("batch_rank_by",))
@@ -145,7 +146,7 @@ st.dataframe(table, key="batch_table", placeholder=EMPTY_CELL, column_config={  
     "percentile": st.column_config.NumberColumn(format="%.0f"),
     FIT_COLUMN: st.column_config.NumberColumn("TikTok fit %", format="%.0f")})
 st.caption(DRIVERS_NOTE)
-chart(ranked_figure(result.table, result.labels, predictor), "batch_chart")
+chart(ranked_figure(result.table, result.labels, predictor, by=ranking), "batch_chart")
 st.caption(model_error_words(predictor))
 
 scored = [i for i in shown.index if i in result.attributions.index][:COMPARE_CHOICES]

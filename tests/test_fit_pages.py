@@ -82,6 +82,12 @@ def batch_table(at):
     return next(d.value for d in at.dataframe if "predicted_popularity" in getattr(d.value, "columns", []))
 
 
+def ranked_chart(at) -> dict:
+    """Batch's ranked chart (plotly JSON): the one whose x axis is the 0–100 scale."""
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return next(s for s in specs if "(0–100" in s["layout"].get("xaxis", {}).get("title", {}).get("text", ""))
+
+
 def test_batch_shows_the_fit_and_ranks_by_it_when_chosen(bundled):
     at = open_app("pages/batch.py")
     at.button(key="batch_demo_button").click().run()
@@ -90,6 +96,7 @@ def test_batch_shows_the_fit_and_ranks_by_it_when_chosen(bundled):
     fit = pd.Series(bundled.fit_percent(demo[list(FEATURE_NAMES)].to_numpy()), index=demo.index)
     np.testing.assert_allclose(table.set_index("title")["tiktok_fit"].loc[fit.index], fit, atol=1e-3)
     assert table["title"].tolist() == table.sort_values("predicted_popularity", ascending=False)["title"].tolist()
+    assert ranked_chart(at)["layout"]["xaxis"]["title"]["text"] == "predicted popularity (0–100)"
 
     at.radio(key="batch_rank_by").set_value("tiktok_fit").run()
     assert not at.exception
@@ -97,6 +104,10 @@ def test_batch_shows_the_fit_and_ranks_by_it_when_chosen(bundled):
     assert table["title"].tolist() == fit.sort_values(ascending=False).index.tolist()
     assert table["rank"].tolist() == list(range(1, len(demo) + 1))
     assert any("Ranked by TikTok fit" in c.value for c in at.caption)
+    chart = ranked_chart(at)  # the chart draws the fit it ranks by
+    assert chart["layout"]["xaxis"]["title"]["text"] == "TikTok fit (0–100 %)"
+    np.testing.assert_allclose(numbers(chart["data"][0]["x"]), fit.sort_values(ascending=False).to_numpy()[:40],
+                               atol=1e-3)
     at.switch_page("pages/predict.py").run()
     at.switch_page("pages/batch.py").run()
     assert at.radio(key="batch_rank_by").value == "tiktok_fit"  # kept like the other pages' controls
