@@ -59,7 +59,7 @@ def song_interactions(song_items: tuple, baseline_items: tuple, target: str = "p
     return pairwise_interactions(get_predictor(), dict(song_items), dict(baseline_items), target=target)
 
 
-@st.cache_data(max_entries=4, show_spinner="Measuring interactions over typical tracks…")
+@st.cache_data(max_entries=4, ttl=SHARED_CACHE_TTL, show_spinner="Measuring interactions over typical tracks…")
 def typical_interactions(target: str = "popularity"):
     sample = sample_typical_tracks(get_predictor().info.distribution, H_SAMPLE_TRACKS, seed=1)
     return friedman_h(get_predictor(), sample, target=target)
