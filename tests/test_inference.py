@@ -11,13 +11,13 @@ from virality.model.inference import fit_plan, model_plan, run_chunked
 from virality.model.networks import ARCHITECTURES, Preprocessing, ViralityModel
 
 SHAPES = {
-    "mlp_ensemble": [{"hidden": (16,), "n_members": 3}, {"hidden": (32, 32), "n_members": 2},
+    "mlp_ensemble": [{"hidden": (), "n_members": 2}, {"hidden": (16,), "n_members": 3}, {"hidden": (32, 32), "n_members": 2},
                      {"hidden": (8, 16, 8), "n_members": 4}],
-    "tabm": [{"d_embed": 4, "hidden": (32,), "n_members": 2}, {"d_embed": 8, "hidden": (64, 64), "n_members": 8}],
+    "tabm": [{"d_embed": 4, "hidden": (), "n_members": 2}, {"d_embed": 4, "hidden": (32,), "n_members": 2}, {"d_embed": 8, "hidden": (64, 64), "n_members": 8}],
     "additive": [{"hidden": (8, 8), "pair_hidden": (8, 8), "pairs": [[0, 1]], "n_members": 2}],
 }
-SHAPES["blend"] = [{"parts": [{"arch": "mlp_ensemble", "arch_kwargs": SHAPES["mlp_ensemble"][1]},
-                              {"arch": "tabm", "arch_kwargs": SHAPES["tabm"][0]}]}]
+SHAPES["blend"] = [{"parts": [{"arch": "mlp_ensemble", "arch_kwargs": SHAPES["mlp_ensemble"][2]},
+                              {"arch": "tabm", "arch_kwargs": SHAPES["tabm"][1]}]}]
 
 
 def songs(n: int, seed: int) -> np.ndarray:

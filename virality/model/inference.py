@@ -52,7 +52,9 @@ class EnsemblePlan:
         self.rest = stacked[1:]  # torch.cat made copies
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
-        hidden = torch.addmm(self.first_bias, z, self.first_weight).relu_()
+        hidden = torch.addmm(self.first_bias, z, self.first_weight)
+        if self.rest:  # no hidden layer: the first layer is the output
+            hidden.relu_()
         hidden = hidden.view(len(z), self.k, self.hidden).transpose(0, 1)  # (k, n, h), a view
         for i, (weight, bias) in enumerate(self.rest):
             hidden = torch.baddbmm(bias, hidden, weight)
@@ -93,7 +95,7 @@ def backbone_plan(backbone: nn.Module) -> Forward:
     if isinstance(backbone, MLPEnsemble):
         plan = EnsemblePlan([backbone])
         return lambda z: plan(z).mean(0)
-    if isinstance(backbone, TabMNetwork):
+    if isinstance(backbone, TabMNetwork) and any(isinstance(layer, nn.Linear) for layer in backbone.shared):
         return TabMPlan(backbone)
     if isinstance(backbone, Blend):
         parts = [backbone_plan(part) for part in backbone.parts]
