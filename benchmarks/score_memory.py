@@ -90,8 +90,9 @@ def in_process(small: Path, folder: Path) -> dict:
             start = time.process_time()
             score_file(small, folder / "in_process.csv", predictor, chunk_rows=size)
             runs[label].append(time.process_time() - start)
-    forwards = forward_passes(predictor, score_frame(read_csv_file(small), predictor).values.to_numpy())
-    table = score_frame(read_csv_file(small), predictor).table
+    scored = score_frame(read_csv_file(small), predictor)
+    forwards = forward_passes(predictor, scored.values.to_numpy())
+    table = scored.table
     neutral = []
     for _ in range(REPEAT):
         start = time.process_time()

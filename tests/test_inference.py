@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from virality.features import FEATURES
-from virality.model.fit import FitConfig, TikTokFit
-from virality.model.inference import fit_plan, model_plan, run_chunked
+from virality.model.fit import FitConfig, TikTokFit, fit_plan
+from virality.model.inference import model_plan, run_chunked
 from virality.model.networks import ARCHITECTURES, Preprocessing, ViralityModel
 
 SHAPES = {

@@ -142,7 +142,7 @@ def _arrow_numbers(raw: pd.Series) -> np.ndarray | None:
         return None
     if np.isnan(numbers).sum() != text.null_count:
         return None
-    return np.asarray(numbers, dtype=np.float64)
+    return numbers
 
 
 def reads_as_number(texts: pd.Series) -> np.ndarray:

@@ -62,8 +62,7 @@ def explain_song(predictor: Predictor, song: Mapping[str, Any], baseline: Mappin
     reference = parse_song(baseline)[0] if baseline is not None else predictor.typical_song
     attr, delta = attribute(predictor, song_array(values), reference, method=method, target=target, **options)
     both = np.vstack([song_array(values), song_array(reference)])
-    scores = pd.Series(predictor.fit_percent(both) if target == "fit"
-                       else predictor.predict_array(both)["predicted_popularity"])
+    scores = predictor.target_scores(both, target)
     table = pd.DataFrame({
         "feature": list(FEATURE_NAMES), "label": [f.label for f in FEATURES],
         "value": [values[n] for n in FEATURE_NAMES], "baseline": [reference[n] for n in FEATURE_NAMES],
@@ -71,7 +70,7 @@ def explain_song(predictor: Predictor, song: Mapping[str, Any], baseline: Mappin
         "baseline_text": [BY_NAME[n].format(reference[n]) for n in FEATURE_NAMES],
         "attribution": attr[0],
     })
-    return Explanation(method, baseline_label, float(scores.iloc[0]), float(scores.iloc[1]), float(delta[0]),
+    return Explanation(method, baseline_label, float(scores[0]), float(scores[1]), float(delta[0]),
                        METHODS[method].tolerance, table, target)
 
 

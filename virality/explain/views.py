@@ -197,7 +197,7 @@ def pair_grid(predictor: Predictor, song: Mapping[str, float], first: str, secon
     rows = np.repeat(x[None, :], a.size, axis=0)
     rows[:, FEATURE_NAMES.index(first)] = a.ravel()
     rows[:, FEATURE_NAMES.index(second)] = b.ravel()
-    score = predictor.fit_percent(rows) if target == "fit" else predictor.predict_columns(rows)[0]
+    score = predictor.target_scores(rows, target)
     return pd.DataFrame({"first": a.ravel(), "second": b.ravel(), "score": score})
 
 

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from virality.chunks import row_chunks
-from virality.model.networks import Preprocessing, ViralityModel
+from virality.model.inference import EnsemblePlan, Forward, run_chunked
+from virality.model.networks import MLPEnsemble, Preprocessing, ViralityModel
 
 PERCENT = 100.0
 
@@ -100,13 +100,27 @@ class FitHead(nn.Module):
 
 
 def predict_percent(fit: TikTokFit, X: np.ndarray, chunk: int = 2048) -> np.ndarray:
-    """(n, 12) characteristics → (n,) TikTok fit in percent, chunked, no autograd."""
-    X = np.asarray(X, dtype=np.float32)
-    out = np.empty(len(X), dtype=np.float64)
-    with torch.inference_mode():
-        for rows in row_chunks(len(X), chunk):
-            out[rows] = fit(torch.from_numpy(np.ascontiguousarray(X[rows]))).numpy()
-    return out
+    """(n, 12) characteristics → (n,) TikTok fit in percent through the modules, chunked, no autograd."""
+    return run_chunked(fit, X, chunk)
+
+
+@torch.no_grad()
+def fit_plan(fit: TikTokFit) -> Forward:
+    """(n, 12) raw characteristics → (n,) TikTok fit in percent, as ``fit(raw)``; call it
+    under ``torch.inference_mode()``. It copies the weights it rearranges: build a new plan after training."""
+    if not isinstance(fit, TikTokFit):
+        return fit
+    backbones = [part.backbone for part in fit.parts]
+    if not all(isinstance(b, MLPEnsemble) and b.n_members == backbones[0].n_members for b in backbones):
+        return fit
+    plan, per_part = EnsemblePlan(backbones), backbones[0].n_members
+    a, b = fit.platt.clone()
+
+    def forward(raw: torch.Tensor) -> torch.Tensor:
+        logits = plan(fit.transform(raw)).view(len(backbones), per_part, len(raw)).mean(1)  # (parts, n)
+        return PERCENT * torch.sigmoid(a * logits + b).mean(0)
+
+    return forward
 
 
 # ---------------------------------------------------------------- equal-prior metrics

@@ -12,7 +12,8 @@ few plain matrix products on weights rearranged once:
   shared first layer, so the ``(k, n, 104)`` adapted inputs are never built; its shared
   layers run as one ``(n·k, h)`` product;
 - activations are applied in place (no new tensor per ReLU);
-- the TikTok-fit model's parts, which share their input transform, run as one ensemble.
+- the TikTok-fit model's parts, which share their input transform, run as one ensemble
+  (``virality.model.fit.fit_plan``, built on ``EnsemblePlan``).
 
 Attribution (Captum) and training keep using the modules: their hooks need module ReLUs and
 they need gradients. ``tests/test_inference.py`` holds both paths to the same outputs (within
@@ -30,7 +31,6 @@ import torch
 from torch import nn
 
 from virality.chunks import row_chunks
-from virality.model.fit import PERCENT, TikTokFit
 from virality.model.networks import Blend, EnsembleLinear, MLPEnsemble, TabMNetwork, ViralityModel
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
@@ -112,25 +112,6 @@ def model_plan(model: ViralityModel) -> Forward:
         return model
     backbone = backbone_plan(model.backbone)
     return lambda raw: backbone(model.transform(raw)) * model.target_std + model.target_mean
-
-
-@torch.no_grad()
-def fit_plan(fit: TikTokFit) -> Forward:
-    """(n, 12) raw characteristics → (n,) TikTok fit in percent, as ``fit(raw)``; call it
-    under ``torch.inference_mode()``. It copies the weights it rearranges: build a new plan after training."""
-    if not isinstance(fit, TikTokFit):
-        return fit
-    backbones = [part.backbone for part in fit.parts]
-    if not all(isinstance(b, MLPEnsemble) and b.n_members == backbones[0].n_members for b in backbones):
-        return fit
-    plan, per_part = EnsemblePlan(backbones), backbones[0].n_members
-    a, b = fit.platt.clone()
-
-    def forward(raw: torch.Tensor) -> torch.Tensor:
-        logits = plan(fit.transform(raw)).view(len(backbones), per_part, len(raw)).mean(1)  # (parts, n)
-        return PERCENT * torch.sigmoid(a * logits + b).mean(0)
-
-    return forward
 
 
 def run_chunked(forward: Forward, X: np.ndarray, chunk: int) -> np.ndarray:

@@ -22,8 +22,8 @@ import torch
 
 from virality.features import BY_NAME, FEATURE_NAMES, parse_song
 from virality.model.bundle import ARTIFACTS_DIR, load_bundle, load_fit
-from virality.model.fit import TikTokFit
-from virality.model.inference import fit_plan, model_plan, run_chunked
+from virality.model.fit import TikTokFit, fit_plan
+from virality.model.inference import model_plan, run_chunked
 from virality.model.metadata import BundleMetadata, ScoreQuantiles
 from virality.model.networks import ViralityModel
 from virality.model.quantiles import QuantileScale
@@ -113,6 +113,15 @@ class Predictor:
             return np.full(len(X), np.nan)
         return run_chunked(self._fit_forward, X, CHUNK_ROWS)
 
+    def target_scores(self, X: np.ndarray, target: str = "popularity") -> np.ndarray:
+        """(n, 12) → (n,) the score shown for ``target``: popularity (0–100 points, clipped) or
+        ``"fit"``, the TikTok fit (0–100 %)."""
+        if target == "fit":
+            return self.fit_percent(X)
+        if target != "popularity":
+            raise ValueError(f"unknown target {target!r}; choose popularity or fit")
+        return np.clip(self.raw_scores(X), 0, 100)
+
     def fit_percentile(self, fit: np.ndarray) -> np.ndarray:
         """Percent of catalogue tracks whose (out-of-fold) fit is at or below ``fit`` (percent)."""
         info = self.info.fit
@@ -121,7 +130,7 @@ class Predictor:
     def predict_columns(self, X: np.ndarray) -> tuple[np.ndarray, ...]:
         """(n, 12) → (score, low, high, percentile), each (n,): ``predict_array`` without the
         DataFrame, which alone costs more than the one-row forward pass."""
-        score = np.clip(self.raw_scores(X), 0, 100)
+        score = self.target_scores(X)
         low, high = self.info.interval.bounds(score)
         return score, low, high, self.percentile(score)
 
