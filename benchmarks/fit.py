@@ -49,6 +49,9 @@ INNER_FOLDS = 3
 LOGREG_MENU = [{"C": c} for c in (0.03, 0.3, 3.0)]
 LGBM_MENU = [{"num_leaves": leaves, "min_child_samples": child} for leaves in (7, 15, 31) for child in (20, 100)]
 QUICK_FIT = {"hidden": (16, 16), "n_members": 2, "max_epochs": 4, "patience": 2, "n_quantiles": 51}
+# network candidates: the shipped recipe, and TabM-mini parts in the same protocol (an experiment:
+# `--only lightgbm network network_tabm`)
+NETWORKS = {"network": {}, "network_tabm": {"arch": "tabm", "d_embed": 8, "hidden": (64, 64), "n_members": 8}}
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -112,9 +115,9 @@ def cross_fit_classical(name: str, X, y, groups, X_test, seed: int, quick: bool)
     return best[2], {"setting": best[1], "inner_log_loss": best[0]}
 
 
-def network(X, y, groups, X_test, seed: int, quick: bool) -> tuple[np.ndarray, dict]:
-    """The shipped recipe on the training fold → (test probabilities, its parts' histories)."""
-    config = FitConfig(seed=seed, **(QUICK_FIT if quick else {}))
+def network(X, y, groups, X_test, seed: int, quick: bool, recipe: dict | None = None) -> tuple[np.ndarray, dict]:
+    """A network recipe (default: the shipped one) on the training fold → (test probabilities, its parts' histories)."""
+    config = FitConfig(seed=seed, **(recipe or {}) | (QUICK_FIT if quick else {}))
     fit, _, histories = train_fit(X, y, groups, config)
     return predict_percent(fit, X_test) / 100, {"parts": histories}
 
@@ -129,8 +132,8 @@ def run_fold(X, y, groups, era, task, candidates: list[str], quick: bool) -> dic
     out = {}
     for name in candidates:
         started = time.perf_counter()
-        if name == "network":
-            p, chosen = network(X[train], y[train], groups[train], X[test], seed, quick)
+        if name in NETWORKS:
+            p, chosen = network(X[train], y[train], groups[train], X[test], seed, quick, NETWORKS[name])
         else:
             p, chosen = cross_fit_classical(name, X[train], y[train], groups[train], X[test], seed, quick)
         era_test = era[test]
@@ -172,11 +175,13 @@ def markdown(summary: dict, comparison: dict, reliability: list[dict], meta: dic
     for name, e in sorted(summary.items(), key=lambda item: -item[1]["auc"]["mean"]):
         cells = " | ".join(f"{e[m]['mean']:.4f} ± {e[m]['std']:.4f}" for m in (*METRICS, *(f"era_{m}" for m in METRICS)))
         lines.append(f"| {name} | {cells} | {e['seconds_per_fold']:.0f} |")
-    if comparison:
-        lines += ["", "Network − LightGBM AUC, paired by fold:", "", "| | mean | std | s.e. | network better in |",
+    for name, pair in (("network", comparison), ("network_tabm", comparison.get("network_tabm", {}))):
+        if "auc" not in pair:
+            continue
+        lines += ["", f"{name} − LightGBM AUC, paired by fold:", "", f"| | mean | std | s.e. | {name} better in |",
                   "|---|---|---|---|---|"]
         for key, label in (("auc", "overall"), ("era_auc", "era check")):
-            d = comparison[key]
+            d = pair[key]
             lines.append(f"| {label} | {d['mean']:+.4f} | {d['std']:.4f} | {d['se']:.4f} | {d['better']}/{d['n']} |")
     lines += ["", "Reliability of the network, pooled over test folds and seeds (equal priors):", "",
               "| predicted bin | mean predicted | share TikTok | weight | tracks |", "|---|---|---|---|---|"]
@@ -222,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         reliability = calibration_bins(pooled_y, np.concatenate([out["network"][1] for out in outputs]))
     summary = summarise(records)
     comparison = paired(records) if {"network", "lightgbm"} <= set(candidates) else {}
+    if {"network_tabm", "lightgbm"} <= set(candidates):
+        comparison = comparison | {"network_tabm": paired(records, "network_tabm")}
     meta = {"folds": n_folds, "seeds": seeds, "quick": args.quick, "jobs": 1 if args.quick else args.jobs,
             "tiktok_tracks": int(y.sum()), "catalogue_tracks": int((y == 0).sum()), "songs": int(len(np.unique(groups))),
             "era_catalogue_tracks": int(((y == 0) & era).sum()), "sources": data.sources,

@@ -38,6 +38,8 @@ class FitConfig:
 
     seed: int = 0
     folds: int = 3  # cross-fitted parts: each early-stops on, and scores, its own fold
+    arch: str = "mlp_ensemble"  # each part's backbone: "mlp_ensemble" or "tabm" (per-column embeddings)
+    d_embed: int = 8  # tabm only: each column's embedding width
     hidden: tuple = (64, 64)  # each member's hidden layers
     n_members: int = 4  # independent MLPs per part, trained together (an MLP ensemble)
     dropout: float = 0.1
@@ -62,7 +64,8 @@ class FitConfig:
         return cls(**known)
 
     def arch_kwargs(self) -> dict:
-        return {"hidden": tuple(self.hidden), "n_members": self.n_members, "dropout": self.dropout}
+        kwargs = {"hidden": tuple(self.hidden), "n_members": self.n_members, "dropout": self.dropout}
+        return kwargs | ({"d_embed": self.d_embed} if self.arch == "tabm" else {})
 
 
 class TikTokFit(nn.Module):
@@ -73,7 +76,7 @@ class TikTokFit(nn.Module):
     def __init__(self, prep: Preprocessing, config: FitConfig, platt: tuple[float, float] = (1.0, 0.0)):
         super().__init__()
         self.config = config
-        self.parts = nn.ModuleList([ViralityModel(prep, "mlp_ensemble", config.arch_kwargs())
+        self.parts = nn.ModuleList([ViralityModel(prep, config.arch, config.arch_kwargs())
                                     for _ in range(config.folds)])
         self.transform = self.parts[0].transform
         self.register_buffer("platt", torch.tensor(platt, dtype=torch.float32))
