@@ -233,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
             "tiktok_tracks": int(y.sum()), "catalogue_tracks": int((y == 0).sum()), "songs": int(len(np.unique(groups))),
             "era_catalogue_tracks": int(((y == 0) & era).sum()), "sources": data.sources,
             "network_recipe": dataclasses.asdict(FitConfig()), "menus": {k: m for k, (_, m) in CLASSICAL.items()},
-            "command": "python -m benchmarks.fit --data PATH --catalogue PATH" + (" --quick" if args.quick else ""),
+            "command": "python -m benchmarks.fit --data PATH --catalogue PATH" + (" --quick" if args.quick else "")
+            + (f" --seeds {args.seeds}" if args.seeds != 3 else "") + (f" --folds {args.folds}" if args.folds != 5 else "")
+            + (f" --only {' '.join(args.only)}" if args.only else ""),
             "total_seconds": round(time.perf_counter() - started, 1),
             "load_average": [load_start, os.getloadavg()[0]]}
     write_result("fit", {"meta": meta, "candidates": summary, "paired": comparison, "reliability": reliability,
