@@ -12,12 +12,17 @@ of those out-of-fold predictions after Platt scaling fitted on them; the outer t
 mean of the 3 models' calibrated probabilities. Candidates: logistic regression (cubic splines of
 the quantile-normal scores, key on a circle, mode; C from the menu), LightGBM (leaves × child size
 from the menu, early stopping), and the shipped network (``virality.model.fit``, its one recipe).
+Experiments in the same protocol, chosen with ``--only`` (``NETWORKS``): ``network_tabm`` (TabM-mini
+parts) and the ``_pretrained`` networks (every part starts from one backbone pretrained on the
+training fold's catalogue popularity), paired against LightGBM and against their un-pretrained
+selves; ``--name`` names the result file so an experiment does not replace ``fit.md``.
 
 Metrics on each outer test fold, weighted so each side carries half (equal priors): AUC, log
 loss, Brier, ECE (15 equal-width bins); and the same on the era check: test TikTok tracks against
 test catalogue tracks released 2017 or later. Mean ± std over the 15 folds; the network's AUC
 minus LightGBM's paired by fold (mean, std, standard error, folds better); the reliability curve
-of the network pooled over test folds. Writes ``<out>/fit.{md,json}`` (no rows of the data).
+of the network pooled over test folds. Writes ``<out>/<name>.{md,json}`` (default ``fit``; no rows
+of the data).
 """
 
 from __future__ import annotations
@@ -49,9 +54,12 @@ INNER_FOLDS = 3
 LOGREG_MENU = [{"C": c} for c in (0.03, 0.3, 3.0)]
 LGBM_MENU = [{"num_leaves": leaves, "min_child_samples": child} for leaves in (7, 15, 31) for child in (20, 100)]
 QUICK_FIT = {"hidden": (16, 16), "n_members": 2, "max_epochs": 4, "patience": 2, "n_quantiles": 51}
-# network candidates: the shipped recipe, and TabM-mini parts in the same protocol (an experiment:
-# `--only lightgbm network network_tabm`)
-NETWORKS = {"network": {}, "network_tabm": {"arch": "tabm", "d_embed": 8, "hidden": (64, 64), "n_members": 8}}
+# network candidates: the shipped recipe, and experiments in the same protocol (`--only lightgbm network
+# network_tabm …`): TabM-mini parts; a "_pretrained" one starts every part from one backbone pretrained
+# on the training fold's catalogue tracks' popularity (standardised; MSE; early-stopped on 10 % of their songs)
+TABM = {"arch": "tabm", "d_embed": 8, "hidden": (64, 64), "n_members": 8}
+NETWORKS = {"network": {}, "network_tabm": TABM, "network_pretrained": {}, "network_tabm_pretrained": TABM}
+PRETRAIN_STOP, PRETRAIN_LR = 0.1, 2e-3
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -115,14 +123,69 @@ def cross_fit_classical(name: str, X, y, groups, X_test, seed: int, quick: bool)
     return best[2], {"setting": best[1], "inner_log_loss": best[0]}
 
 
-def network(X, y, groups, X_test, seed: int, quick: bool, recipe: dict | None = None) -> tuple[np.ndarray, dict]:
+def pretrain_popularity(part, X: np.ndarray, popularity: np.ndarray, groups: np.ndarray, config: FitConfig) -> dict:
+    """Train ``part``'s backbone in place on (n,) standardised popularity of (n, 12) catalogue
+    tracks: every member on MSE, AdamW, early stopping on a grouped ``PRETRAIN_STOP`` of the songs
+    (best epoch restored). Returns its history."""
+    import copy
+
+    from virality.data.tracks import group_split
+
+    fit_rows, stop_rows = group_split(groups, (1 - PRETRAIN_STOP, PRETRAIN_STOP), config.seed)
+    target = torch.as_tensor((popularity - popularity[fit_rows].mean()) / popularity[fit_rows].std(), dtype=torch.float32)
+    z = part.transform(torch.as_tensor(X, dtype=torch.float32))
+    optimizer = torch.optim.AdamW(part.backbone.parameters(), lr=PRETRAIN_LR, weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)
+    best = (np.inf, -1, None)
+    for epoch in range(config.max_epochs):
+        part.train()
+        for batch in torch.as_tensor(fit_rows)[torch.randperm(len(fit_rows), generator=generator)].split(config.batch_size):
+            out = part.backbone.member_outputs(z[batch])
+            loss = torch.nn.functional.mse_loss(out, target[batch].expand_as(out))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        part.eval()
+        with torch.inference_mode():
+            held_out = float(torch.nn.functional.mse_loss(part.backbone(z[stop_rows]), target[stop_rows]))
+        if held_out < best[0] - 1e-5:
+            best = (held_out, epoch, copy.deepcopy(part.backbone.state_dict()))
+        elif epoch - best[1] >= config.patience:
+            break
+    part.backbone.load_state_dict(best[2])
+    return {"best_epoch": best[1], "best_mse": best[0], "epochs_run": epoch + 1}
+
+
+def pretrained_init(X, y, groups, popularity, config: FitConfig):
+    """``train_fit``'s ``init``: pretrain one backbone on the catalogue side's popularity (once),
+    then start every part from its weights."""
+    state, history = {}, {}
+
+    def init(part, prep):
+        if not state:
+            catalogue = y == 0
+            history.update(pretrain_popularity(part, X[catalogue], popularity[catalogue], groups[catalogue], config))
+            state.update(copy_state(part.backbone.state_dict()))
+        part.backbone.load_state_dict(state)
+
+    return init, history
+
+
+def copy_state(state: dict) -> dict:
+    return {k: v.detach().clone() for k, v in state.items()}
+
+
+def network(X, y, groups, X_test, seed: int, quick: bool, recipe: dict | None = None, popularity=None,
+            pretrained: bool = False) -> tuple[np.ndarray, dict]:
     """A network recipe (default: the shipped one) on the training fold → (test probabilities, its parts' histories)."""
     config = FitConfig(seed=seed, **(recipe or {}) | (QUICK_FIT if quick else {}))
-    fit, _, histories = train_fit(X, y, groups, config)
-    return predict_percent(fit, X_test) / 100, {"parts": histories}
+    init, pretraining = pretrained_init(X, y, groups, popularity, config) if pretrained else (None, None)
+    fit, _, histories = train_fit(X, y, groups, config, init=init)
+    return predict_percent(fit, X_test) / 100, {"parts": histories} | ({"pretraining": pretraining} if pretrained else {})
 
 
-def run_fold(X, y, groups, era, task, candidates: list[str], quick: bool) -> dict:
+def run_fold(X, y, groups, era, task, candidates: list[str], quick: bool, popularity=None) -> dict:
     """One (seed, outer fold): per candidate its metrics (overall and era check), choices and
     test probabilities (kept in memory for the pooled reliability curve)."""
     seed, k, train, test = task
@@ -133,7 +196,8 @@ def run_fold(X, y, groups, era, task, candidates: list[str], quick: bool) -> dic
     for name in candidates:
         started = time.perf_counter()
         if name in NETWORKS:
-            p, chosen = network(X[train], y[train], groups[train], X[test], seed, quick, NETWORKS[name])
+            p, chosen = network(X[train], y[train], groups[train], X[test], seed, quick, NETWORKS[name],
+                                None if popularity is None else popularity[train], name.endswith("_pretrained"))
         else:
             p, chosen = cross_fit_classical(name, X[train], y[train], groups[train], X[test], seed, quick)
         era_test = era[test]
@@ -175,10 +239,10 @@ def markdown(summary: dict, comparison: dict, reliability: list[dict], meta: dic
     for name, e in sorted(summary.items(), key=lambda item: -item[1]["auc"]["mean"]):
         cells = " | ".join(f"{e[m]['mean']:.4f} ± {e[m]['std']:.4f}" for m in (*METRICS, *(f"era_{m}" for m in METRICS)))
         lines.append(f"| {name} | {cells} | {e['seconds_per_fold']:.0f} |")
-    for name, pair in (("network", comparison), ("network_tabm", comparison.get("network_tabm", {}))):
-        if "auc" not in pair:
-            continue
-        lines += ["", f"{name} − LightGBM AUC, paired by fold:", "", f"| | mean | std | s.e. | {name} better in |",
+    pairs = [(("network", "lightgbm"), comparison)] if "auc" in comparison else []
+    pairs += [(tuple(key.split("_vs_")), pair) for key, pair in comparison.items() if "_vs_" in key]
+    for (a, b), pair in pairs:
+        lines += ["", f"{a} − {b} AUC, paired by fold:", "", f"| | mean | std | s.e. | {a} better in |",
                   "|---|---|---|---|---|"]
         for key, label in (("auc", "overall"), ("era_auc", "era check")):
             d = pair[key]
@@ -200,15 +264,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--only", nargs="*", help="run only these candidates")
     p.add_argument("--jobs", type=int, default=2, help="folds run in parallel processes (default 2: the 2 cores)")
-    p.add_argument("--out", default=str(RESULTS), help="folder for fit.{md,json}")
+    p.add_argument("--out", default=str(RESULTS), help="folder for <name>.{md,json}")
+    p.add_argument("--name", default="fit", help="result file name (default fit: the one the Model page shows)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     data = load_fit_data(args.data, args.catalogue)
     X, y, groups, era = data.X, data.y, data.groups, data.era_mask()
+    popularity = data.table["popularity"].to_numpy(np.float64)
     seeds, n_folds = ([0], 2) if args.quick else (list(range(args.seeds)), args.folds)
     if args.quick:
         keep = np.random.default_rng(0).choice(len(y), min(1500, len(y)), replace=False)
-        X, y, groups, era = X[keep], y[keep], groups[keep], era[keep]
+        X, y, groups, era, popularity = X[keep], y[keep], groups[keep], era[keep], popularity[keep]
     candidates = args.only or [*CLASSICAL, "network"]
     tasks = [(seed, k, np.setdiff1d(np.arange(len(y)), test), test) for seed in seeds
              for k, test in enumerate(stratified_group_folds(y, groups, n_folds, seed))]
@@ -216,10 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs > 1 and not args.quick:
         from joblib import Parallel, delayed
 
-        outputs = Parallel(n_jobs=args.jobs)(delayed(run_fold)(X, y, groups, era, t, candidates, args.quick)
+        outputs = Parallel(n_jobs=args.jobs)(delayed(run_fold)(X, y, groups, era, t, candidates, args.quick, popularity)
                                              for t in tasks)
     else:
-        outputs = [run_fold(X, y, groups, era, t, candidates, args.quick) for t in tasks]
+        outputs = [run_fold(X, y, groups, era, t, candidates, args.quick, popularity) for t in tasks]
     records = {name: [out[name][0] for out in outputs] for name in candidates}
     reliability = []
     if "network" in candidates:
@@ -227,18 +293,19 @@ def main(argv: list[str] | None = None) -> int:
         reliability = calibration_bins(pooled_y, np.concatenate([out["network"][1] for out in outputs]))
     summary = summarise(records)
     comparison = paired(records) if {"network", "lightgbm"} <= set(candidates) else {}
-    if {"network_tabm", "lightgbm"} <= set(candidates):
-        comparison = comparison | {"network_tabm": paired(records, "network_tabm")}
+    extra_pairs = [(n, "lightgbm") for n in NETWORKS if n != "network"]
+    extra_pairs += [(n, n.removesuffix("_pretrained")) for n in NETWORKS if n.endswith("_pretrained")]
+    comparison |= {f"{a}_vs_{b}": paired(records, a, b) for a, b in extra_pairs if {a, b} <= set(candidates)}
     meta = {"folds": n_folds, "seeds": seeds, "quick": args.quick, "jobs": 1 if args.quick else args.jobs,
             "tiktok_tracks": int(y.sum()), "catalogue_tracks": int((y == 0).sum()), "songs": int(len(np.unique(groups))),
             "era_catalogue_tracks": int(((y == 0) & era).sum()), "sources": data.sources,
             "network_recipe": dataclasses.asdict(FitConfig()), "menus": {k: m for k, (_, m) in CLASSICAL.items()},
             "command": "python -m benchmarks.fit --data PATH --catalogue PATH" + (" --quick" if args.quick else "")
             + (f" --seeds {args.seeds}" if args.seeds != 3 else "") + (f" --folds {args.folds}" if args.folds != 5 else "")
-            + (f" --only {' '.join(args.only)}" if args.only else ""),
+            + (f" --only {' '.join(args.only)}" if args.only else "") + (f" --name {args.name}" if args.name != "fit" else ""),
             "total_seconds": round(time.perf_counter() - started, 1),
             "load_average": [load_start, os.getloadavg()[0]]}
-    write_result("fit", {"meta": meta, "candidates": summary, "paired": comparison, "reliability": reliability,
+    write_result(args.name, {"meta": meta, "candidates": summary, "paired": comparison, "reliability": reliability,
                          "records": records}, markdown(summary, comparison, reliability, meta), args.out)
     return 0
 

@@ -106,6 +106,8 @@ else:
             numbers.markdown(f"{sentence} Inside {model_report.LEVEL_WITHIN_SE:.0f} standard errors of 0 reads as level.")
             numbers.dataframe(fit_report.fit_margin_table(benchmark), hide_index=True, width="stretch",
                               key="fit_margin")
+    if limit := fit_report.fit_limit_sentence(fit_report.load_fit_curves()):
+        numbers.markdown(limit)
 
 st.subheader("Which characteristics, and which combinations, go with popularity")
 try:

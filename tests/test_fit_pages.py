@@ -277,3 +277,38 @@ def test_model_page_without_the_fit_benchmark_says_how_to_make_it(monkeypatch, t
     at = open_app("pages/model.py")
     assert any("python -m benchmarks.fit" in i.value for i in at.info)
     assert at.get("plotly_chart") and not at.exception
+
+
+def curve_results(vary: str, mean: float, se: float, quick: bool = False) -> dict:
+    """A results file in ``benchmarks/fit_curve.py``'s shape, with a chosen last doubling."""
+    return {"meta": {"vary": vary, "quick": quick,
+                     "command": f"python -m benchmarks.fit_curve --data PATH --catalogue PATH --vary {vary}"},
+            "last_doubling": {"network:auc": {"mean": mean, "se": se, "better": 5, "n": 5}}}
+
+
+def test_the_limit_sentence_names_the_side_whose_size_matters():
+    from virality.model.fit_report import fit_limit_sentence
+
+    tiktok, catalogue = curve_results("tiktok", 0.006, 0.0015), curve_results("catalogue", 0.0007, 0.0009)
+    sentence = fit_limit_sentence({"tiktok": tiktok, "catalogue": catalogue})
+    assert "how many TikTok tracks there are, not the model" in sentence
+    assert "+0.0060 ± 0.0015 s.e." in sentence and "+0.0007 ± 0.0009 s.e." in sentence
+    assert "--vary tiktok" in sentence and "--vary catalogue" in sentence
+    both_matter = fit_limit_sentence({"tiktok": tiktok, "catalogue": curve_results("catalogue", 0.006, 0.001)})
+    assert "neither side's size alone" in both_matter
+    assert "neither" in fit_limit_sentence({"tiktok": curve_results("tiktok", -0.006, 0.001), "catalogue": catalogue})
+    assert fit_limit_sentence({"tiktok": tiktok}) is None
+    assert fit_limit_sentence({"tiktok": tiktok, "catalogue": curve_results("catalogue", 0, 0.001, quick=True)}) is None
+
+
+def test_model_page_says_what_limits_the_fit_from_the_curve_files(bundled, monkeypatch, tmp_path):
+    from virality.model import fit_report
+
+    files = {side: tmp_path / f"fit_curve_{side}.json" for side in ("tiktok", "catalogue")}
+    files["tiktok"].write_text(json.dumps(curve_results("tiktok", 0.008, 0.002)))
+    files["catalogue"].write_text(json.dumps(curve_results("catalogue", -0.0007, 0.0008)))
+    monkeypatch.setattr(fit_report, "CURVE_FILES", files)
+    texts = markdown_texts(open_app("pages/model.py"))
+    assert fit_report.fit_limit_sentence(fit_report.load_fit_curves(files)) in texts
+    files["catalogue"].unlink()
+    assert not any(t.startswith("What limits it") for t in markdown_texts(open_app("pages/model.py")))

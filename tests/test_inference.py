@@ -8,7 +8,7 @@ import torch
 from virality.features import FEATURES
 from virality.model.fit import FitConfig, TikTokFit, fit_plan
 from virality.model.inference import model_plan, run_chunked
-from virality.model.networks import ARCHITECTURES, Preprocessing, ViralityModel
+from virality.model.networks import ARCHITECTURES, Preprocessing, TabMNetwork, ViralityModel
 
 SHAPES = {
     "mlp_ensemble": [{"hidden": (), "n_members": 2}, {"hidden": (16,), "n_members": 3}, {"hidden": (32, 32), "n_members": 2},
@@ -57,6 +57,18 @@ def test_the_fit_scoring_path_gives_the_modules_percent(folds, members):
     fast = run_chunked(fit_plan(fit), X, chunk=1024)
     assert np.abs(fast - expected).max() < 1e-4
     assert 0 < expected.min() and expected.max() < 100 and np.std(expected) > 0
+
+
+def test_a_fit_of_tabm_parts_is_scored_through_its_modules():
+    """``FitConfig.arch = "tabm"`` (an experiment of benchmarks/fit.py) builds TabM parts; the
+    scoring path has no plan for them, so it runs the model itself."""
+    torch.manual_seed(0)
+    X = songs(500, seed=3)
+    fit = TikTokFit(Preprocessing.fit(X, X[:, 0]), FitConfig(arch="tabm", d_embed=4, hidden=(8,), n_members=2)).eval()
+    assert fit_plan(fit) is fit
+    assert all(isinstance(part.backbone, TabMNetwork) for part in fit.parts)
+    percent = run_chunked(fit_plan(fit), X, chunk=128)
+    assert np.allclose(percent, module_outputs(fit, X)) and np.std(percent) > 0
 
 
 def test_the_bundle_scores_as_its_modules_do(bundled):

@@ -250,10 +250,11 @@ def train_part(part: ViralityModel, X: np.ndarray, y: np.ndarray, X_stop: np.nda
     return {"best_epoch": best[1], "best_log_loss": best[0], "epochs_run": epoch + 1}
 
 
-def train_fit(X: np.ndarray, y: np.ndarray, groups: np.ndarray, config: FitConfig | None = None
-              ) -> tuple[TikTokFit, np.ndarray, list[dict]]:
+def train_fit(X: np.ndarray, y: np.ndarray, groups: np.ndarray, config: FitConfig | None = None,
+              init=None) -> tuple[TikTokFit, np.ndarray, list[dict]]:
     """The recipe of the module doc on (n, 12) characteristics, (n,) sides (1 = TikTok) and (n,)
-    song groups → (the model, (n,) out-of-fold probabilities 0–1, each part's history)."""
+    song groups → (the model, (n,) out-of-fold probabilities 0–1, each part's history).
+    ``init(part, prep)``, if given, sets a part's starting weights (e.g. a pretrained backbone)."""
     config = config or FitConfig()
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
@@ -262,6 +263,9 @@ def train_fit(X: np.ndarray, y: np.ndarray, groups: np.ndarray, config: FitConfi
         prep = Preprocessing(prep.knots, prep.levels, 0.0, 1.0)  # the backbone's output is the logit itself
         torch.manual_seed(config.seed)  # the parts' initial weights
         fit = TikTokFit(prep, config)
+        if init is not None:
+            for part in fit.parts:
+                init(part, prep)
         folds = stratified_group_folds(y, groups, config.folds, config.seed)
         oof_logit, histories = np.zeros(len(y)), []
         for k, held in enumerate(folds):

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from virality.model.metadata import FitInfo
 
 FIT_RESULTS_FILE = RESULTS_DIR / "fit.json"
+CURVE_FILES = {side: RESULTS_DIR / f"fit_curve_{side}.json" for side in ("tiktok", "catalogue")}
 FIT_COMMAND = "python -m benchmarks.fit --data PATH --catalogue PATH"
 FIT_METRICS = {"auc": "AUC", "log_loss": "log loss", "brier": "Brier", "ece": "ECE"}
 CANDIDATE_NAMES = {"logistic_regression": "logistic regression", "lightgbm": "LightGBM", "network": "network"}
@@ -113,3 +114,31 @@ def fit_margin_sentence(results: dict) -> str | None:
     parts = [f"{row.verdict} LightGBM {where[row.check]} (AUC {signed(row.mean, 4)} ± {row.se:.4f} s.e., better "
              f"in {row.better} of {row.n} folds)" for row in table.itertuples()]
     return "In the benchmark the network is " + "; ".join(parts) + "."
+
+
+def load_fit_curves(files: dict | None = None) -> dict:
+    """The learning curves that cut one side (``python -m benchmarks.fit_curve --vary tiktok`` and
+    ``--vary catalogue``): ``{"tiktok": results, "catalogue": results}``, the sides whose file exists."""
+    files = files or CURVE_FILES
+    return {side: json.loads(Path(path).read_text(encoding="utf-8"))
+            for side, path in files.items() if Path(path).is_file()}
+
+
+def fit_limit_sentence(curves: dict, candidate: str = "network") -> str | None:
+    """What limits the fit, in one sentence from the last doubling of each side's tracks
+    (``last_doubling[<candidate>:auc]``: full training fold minus its half, paired by fold);
+    None unless both sides' curves are there and are not a --quick run's."""
+    if set(curves) != {"tiktok", "catalogue"} or any(c["meta"].get("quick") for c in curves.values()):
+        return None
+    gains = {side: curves[side]["last_doubling"][f"{candidate}:auc"] for side in curves}
+
+    def said(d: dict) -> str:
+        return f"{signed(d['mean'], 4)} ± {d['se']:.4f} s.e., better in {d['better']} of {d['n']} folds"
+
+    tiktok_helps = gains["tiktok"]["mean"] > 0 and not is_level(gains["tiktok"]["mean"], gains["tiktok"]["se"])
+    verdict = ("so what limits the fit here is how many TikTok tracks there are, not the model"
+               if tiktok_helps and is_level(gains["catalogue"]["mean"], gains["catalogue"]["se"])
+               else "so neither side's size alone explains the limit")
+    return (f"What limits it: doubling the TikTok tracks the model learns from raised AUC by "
+            f"{said(gains['tiktok'])}; doubling the catalogue tracks, by {said(gains['catalogue'])}; {verdict}. "
+            f"Reproduce: `{curves['tiktok']['meta']['command']}` and `{curves['catalogue']['meta']['command']}`.")
