@@ -78,6 +78,8 @@ else:
     st.caption(f"Each dot: tracks the model gave about the same fit, scored by a model trained without them "
                f"({fit.data['evaluation']}); on the diagonal, a fit of 70 % really is TikTok's side 70 % of the "
                "time (each side weighing half). Bigger dots hold more tracks.")
+    if limit := fit_report.fit_limit_sentence(fit_report.load_fit_curves()):
+        st.markdown(limit)
     numbers = st.expander("TikTok fit in numbers: the era check and the benchmark against classical models")
     numbers.caption(f"The shipped fit model, out of fold ({fit.data['evaluation']}). Era check: against the "
                     f"{fit.data['era_catalogue_tracks']:,} catalogue tracks released {fit.data['era_year']} or "
@@ -106,8 +108,6 @@ else:
             numbers.markdown(f"{sentence} Inside {model_report.LEVEL_WITHIN_SE:.0f} standard errors of 0 reads as level.")
             numbers.dataframe(fit_report.fit_margin_table(benchmark), hide_index=True, width="stretch",
                               key="fit_margin")
-    if limit := fit_report.fit_limit_sentence(fit_report.load_fit_curves()):
-        numbers.markdown(limit)
 
 st.subheader("Which characteristics, and which combinations, go with popularity")
 try:

@@ -311,4 +311,4 @@ def test_model_page_says_what_limits_the_fit_from_the_curve_files(bundled, monke
     texts = markdown_texts(open_app("pages/model.py"))
     assert fit_report.fit_limit_sentence(fit_report.load_fit_curves(files)) in texts
     files["catalogue"].unlink()
-    assert not any(t.startswith("What limits it") for t in markdown_texts(open_app("pages/model.py")))
+    assert not any(t.startswith("Why the fit is not sharper") for t in markdown_texts(open_app("pages/model.py")))

@@ -139,6 +139,6 @@ def fit_limit_sentence(curves: dict, candidate: str = "network") -> str | None:
     verdict = ("so what limits the fit here is how many TikTok tracks there are, not the model"
                if tiktok_helps and is_level(gains["catalogue"]["mean"], gains["catalogue"]["se"])
                else "so neither side's size alone explains the limit")
-    return (f"What limits it: doubling the TikTok tracks the model learns from raised AUC by "
+    return (f"Why the fit is not sharper: doubling the TikTok tracks the model learns from raised AUC by "
             f"{said(gains['tiktok'])}; doubling the catalogue tracks, by {said(gains['catalogue'])}; {verdict}. "
             f"Reproduce: `{curves['tiktok']['meta']['command']}` and `{curves['catalogue']['meta']['command']}`.")
