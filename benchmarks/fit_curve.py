@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import RESULTS, parser, write_result
-from benchmarks.fit import DEFAULT_CATALOGUE, cross_fit_classical, network
+from benchmarks.fit import CLASSICAL, DEFAULT_CATALOGUE, cross_fit_classical, network
 from virality.data.catalogue import ERA_YEAR, load_fit_data
 from virality.model.fit import fit_metrics, stratified_group_folds
 
@@ -53,14 +53,14 @@ def nested_subsets(y: np.ndarray, groups: np.ndarray, fractions, seed: int, vary
     return out
 
 
-def run_fold(X, y, groups, era, task, quick: bool, vary: str = "both") -> list[dict]:
+def run_fold(X, y, groups, era, task, quick: bool, vary: str = "both", candidates=CANDIDATES) -> list[dict]:
     """One (seed, outer fold): for every fraction and candidate, its training tracks and test AUCs."""
     seed, k, train, test = task
     torch.set_num_threads(1)
     records = []
     for fraction, rows in nested_subsets(y[train], groups[train], FRACTIONS, seed * 100 + k, vary).items():
         part = train[rows]
-        for name in CANDIDATES:
+        for name in candidates:
             started = time.perf_counter()
             if name == "network":
                 p, _ = network(X[part], y[part], groups[part], X[test], seed, quick)
@@ -105,9 +105,9 @@ def last_doubling(records: list[dict], name: str, key: str) -> dict:
             "better": int((diff > 0).sum()), "n": len(diff)}
 
 
-def summarise(records: list[dict]) -> dict:
+def summarise(records: list[dict], candidates=CANDIDATES) -> dict:
     table = {}
-    for name in CANDIDATES:
+    for name in candidates:
         for fraction in FRACTIONS:
             rs = [r for r in records if r["candidate"] == name and r["fraction"] == fraction]
             table[f"{name}@{fraction}"] = {"candidate": name, "fraction": fraction,
@@ -152,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--vary", choices=sorted(SIDES), default="both",
                    help="which side's songs are cut to the shares (default both; the other side stays whole)")
+    p.add_argument("--only", nargs="*", choices=[*CLASSICAL, "network"], default=list(CANDIDATES),
+                   help="candidates (default lightgbm network)")
     p.add_argument("--jobs", type=int, default=2, help="folds run in parallel processes (default 2: the 2 cores)")
     p.add_argument("--out", default=str(RESULTS), help="folder for fit_curve.{md,json}")
     args = p.parse_args(argv)
@@ -168,19 +170,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs > 1 and not args.quick:
         from joblib import Parallel, delayed
 
-        outputs = Parallel(n_jobs=args.jobs)(delayed(run_fold)(X, y, groups, era, t, args.quick, args.vary)
-                                             for t in tasks)
+        outputs = Parallel(n_jobs=args.jobs)(delayed(run_fold)(X, y, groups, era, t, args.quick, args.vary,
+                                                                    args.only) for t in tasks)
     else:
-        outputs = [run_fold(X, y, groups, era, t, args.quick, args.vary) for t in tasks]
+        outputs = [run_fold(X, y, groups, era, t, args.quick, args.vary, args.only) for t in tasks]
     records = [r for out in outputs for r in out]
-    table = summarise(records)
-    trend = {f"{name}:{key}": per_doubling(records, name, key, args.vary) for name in CANDIDATES for key in GOALS}
-    doubling = {f"{name}:{key}": last_doubling(records, name, key) for name in CANDIDATES for key in GOALS}
+    table = summarise(records, args.only)
+    trend = {f"{c}:{key}": per_doubling(records, c, key, args.vary) for c in args.only for key in GOALS}
+    doubling = {f"{c}:{key}": last_doubling(records, c, key) for c in args.only for key in GOALS}
     name = "fit_curve" if args.vary == "both" else f"fit_curve_{args.vary}"
     meta = {"vary": args.vary, "folds": n_folds, "seeds": seeds, "quick": args.quick, "jobs": 1 if args.quick else args.jobs,
             "fractions": FRACTIONS, "sources": data.sources, "total_seconds": round(time.perf_counter() - started, 1),
             "command": "python -m benchmarks.fit_curve --data PATH --catalogue PATH" + (" --quick" if args.quick else "")
-            + (f" --seeds {args.seeds}" if args.seeds != 1 else "") + (f" --vary {args.vary}" if args.vary != "both" else ""),
+            + (f" --seeds {args.seeds}" if args.seeds != 1 else "") + (f" --vary {args.vary}" if args.vary != "both" else "")
+            + (f" --only {' '.join(args.only)}" if list(args.only) != list(CANDIDATES) else ""),
             "load_average_end": os.getloadavg()[0]}
     write_result(name, {"meta": meta, "table": table, "trend": trend, "last_doubling": doubling, "records": records},
                  markdown(table, trend, doubling, meta), args.out)
