@@ -57,3 +57,12 @@ def write_result(name: str, payload: dict, markdown: str, out: Path | str = RESU
     (out / f"{name}.md").write_text(markdown.rstrip() + "\n")
     print(markdown)
     return out / f"{name}.md"
+
+
+def run_all(tasks: list, jobs: int, function, *args) -> list:
+    """``function(*args, *task)`` for every task, ``jobs`` processes at a time (in process for 1)."""
+    if jobs > 1:
+        from joblib import Parallel, delayed
+
+        return Parallel(n_jobs=jobs)(delayed(function)(*args, *task) for task in tasks)
+    return [function(*args, *task) for task in tasks]

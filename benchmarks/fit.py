@@ -27,6 +27,7 @@ of the data).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import time
@@ -34,12 +35,13 @@ import time
 import numpy as np
 import torch
 
-from benchmarks.common import DEFAULT_DATA, RESULTS, parser, write_result
+from benchmarks.common import DEFAULT_DATA, RESULTS, parser, run_all, write_result
 from virality.data.catalogue import ERA_YEAR, load_fit_data
 from virality.model.fit import (
     FitConfig,
     balanced_weights,
     calibration_bins,
+    fit_backbone,
     fit_metrics,
     fit_platt,
     predict_percent,
@@ -54,6 +56,7 @@ INNER_FOLDS = 3
 LOGREG_MENU = [{"C": c} for c in (0.03, 0.3, 3.0)]
 LGBM_MENU = [{"num_leaves": leaves, "min_child_samples": child} for leaves in (7, 15, 31) for child in (20, 100)]
 QUICK_FIT = {"hidden": (16, 16), "n_members": 2, "max_epochs": 4, "patience": 2, "n_quantiles": 51}
+QUICK_TRACKS, QUICK_SEEDS, QUICK_FOLDS = 1500, [0], 2  # --quick: a subsample, one seed, two folds
 # network candidates: the shipped recipe, and experiments in the same protocol (`--only lightgbm network
 # network_tabm …`): TabM-mini parts; a "_pretrained" one starts every part from one backbone pretrained
 # on the training fold's catalogue tracks' popularity (standardised; MSE; early-stopped on 10 % of their songs)
@@ -124,37 +127,22 @@ def cross_fit_classical(name: str, X, y, groups, X_test, seed: int, quick: bool)
 
 
 def pretrain_popularity(part, X: np.ndarray, popularity: np.ndarray, groups: np.ndarray, config: FitConfig) -> dict:
-    """Train ``part``'s backbone in place on (n,) standardised popularity of (n, 12) catalogue
-    tracks: every member on MSE, AdamW, early stopping on a grouped ``PRETRAIN_STOP`` of the songs
-    (best epoch restored). Returns its history."""
-    import copy
-
+    """Train ``part``'s backbone in place (``fit_backbone``) on (n,) standardised popularity of
+    (n, 12) catalogue tracks: every member on MSE, early stopping on a grouped ``PRETRAIN_STOP``
+    of the songs. Returns its history."""
     from virality.data.tracks import group_split
 
     fit_rows, stop_rows = group_split(groups, (1 - PRETRAIN_STOP, PRETRAIN_STOP), config.seed)
     target = torch.as_tensor((popularity - popularity[fit_rows].mean()) / popularity[fit_rows].std(), dtype=torch.float32)
     z = part.transform(torch.as_tensor(X, dtype=torch.float32))
-    optimizer = torch.optim.AdamW(part.backbone.parameters(), lr=PRETRAIN_LR, weight_decay=config.weight_decay)
-    generator = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)
-    best = (np.inf, -1, None)
-    for epoch in range(config.max_epochs):
-        part.train()
-        for batch in torch.as_tensor(fit_rows)[torch.randperm(len(fit_rows), generator=generator)].split(config.batch_size):
-            out = part.backbone.member_outputs(z[batch])
-            loss = torch.nn.functional.mse_loss(out, target[batch].expand_as(out))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        part.eval()
-        with torch.inference_mode():
-            held_out = float(torch.nn.functional.mse_loss(part.backbone(z[stop_rows]), target[stop_rows]))
-        if held_out < best[0] - 1e-5:
-            best = (held_out, epoch, copy.deepcopy(part.backbone.state_dict()))
-        elif epoch - best[1] >= config.patience:
-            break
-    part.backbone.load_state_dict(best[2])
-    return {"best_epoch": best[1], "best_mse": best[0], "epochs_run": epoch + 1}
+    z_fit, target_fit, z_stop, target_stop = z[fit_rows], target[fit_rows], z[stop_rows], target[stop_rows]
+
+    def batch_loss(out, batch):  # out (members, batch)
+        return torch.nn.functional.mse_loss(out, target_fit[batch].expand_as(out))
+
+    history = fit_backbone(part, z_fit, batch_loss, lambda backbone: float(
+        torch.nn.functional.mse_loss(backbone(z_stop), target_stop)), config, config.seed, PRETRAIN_LR)
+    return {"best_epoch": history["best_epoch"], "best_mse": history["best_loss"], "epochs_run": history["epochs_run"]}
 
 
 def pretrained_init(X, y, groups, popularity, config: FitConfig):
@@ -162,18 +150,14 @@ def pretrained_init(X, y, groups, popularity, config: FitConfig):
     then start every part from its weights."""
     state, history = {}, {}
 
-    def init(part, prep):
+    def init(part):
         if not state:
             catalogue = y == 0
             history.update(pretrain_popularity(part, X[catalogue], popularity[catalogue], groups[catalogue], config))
-            state.update(copy_state(part.backbone.state_dict()))
+            state.update(copy.deepcopy(part.backbone.state_dict()))
         part.backbone.load_state_dict(state)
 
     return init, history
-
-
-def copy_state(state: dict) -> dict:
-    return {k: v.detach().clone() for k, v in state.items()}
 
 
 def network(X, y, groups, X_test, seed: int, quick: bool, recipe: dict | None = None, popularity=None,
@@ -185,21 +169,35 @@ def network(X, y, groups, X_test, seed: int, quick: bool, recipe: dict | None = 
     return predict_percent(fit, X_test) / 100, {"parts": histories} | ({"pretraining": pretraining} if pretrained else {})
 
 
-def run_fold(X, y, groups, era, task, candidates: list[str], quick: bool, popularity=None) -> dict:
+def fit_candidate(name: str, X, y, groups, X_test, seed: int, quick: bool, popularity=None) -> tuple[np.ndarray, dict]:
+    """Any candidate (``CLASSICAL`` or ``NETWORKS``) on a training fold → (test probabilities,
+    what it chose or how it trained); ``popularity`` (n,) only for the ``_pretrained`` networks."""
+    if name in NETWORKS:
+        return network(X, y, groups, X_test, seed, quick, NETWORKS[name], popularity, name.endswith("_pretrained"))
+    return cross_fit_classical(name, X, y, groups, X_test, seed, quick)
+
+
+def quick_rows(n: int) -> np.ndarray:
+    """The rows ``--quick`` keeps of ``n``: a seeded ``QUICK_TRACKS`` of them."""
+    return np.random.default_rng(0).choice(n, min(QUICK_TRACKS, n), replace=False)
+
+
+def outer_tasks(y, groups, seeds, n_folds: int) -> list[tuple]:
+    """(seed, fold, training rows, test rows) for every seed and outer fold grouped by song."""
+    return [(seed, k, np.setdiff1d(np.arange(len(y)), test), test) for seed in seeds
+            for k, test in enumerate(stratified_group_folds(y, groups, n_folds, seed))]
+
+
+def run_fold(X, y, groups, era, candidates: list[str], quick: bool, popularity, seed: int, k: int, train, test) -> dict:
     """One (seed, outer fold): per candidate its metrics (overall and era check), choices and
     test probabilities (kept in memory for the pooled reliability curve)."""
-    seed, k, train, test = task
     torch.set_num_threads(1)
     if set(groups[train]) & set(groups[test]):
         raise AssertionError("a song sits on both sides of an outer fold")
     out = {}
     for name in candidates:
         started = time.perf_counter()
-        if name in NETWORKS:
-            p, chosen = network(X[train], y[train], groups[train], X[test], seed, quick, NETWORKS[name],
-                                None if popularity is None else popularity[train], name.endswith("_pretrained"))
-        else:
-            p, chosen = cross_fit_classical(name, X[train], y[train], groups[train], X[test], seed, quick)
+        p, chosen = fit_candidate(name, X[train], y[train], groups[train], X[test], seed, quick, popularity[train])
         era_test = era[test]
         record = {"seed": seed, "fold": k, "seconds": time.perf_counter() - started, "chosen": chosen,
                   **fit_metrics(y[test], p), **{f"era_{m}": v for m, v in fit_metrics(y[test][era_test], p[era_test]).items()}}
@@ -271,21 +269,15 @@ def main(argv: list[str] | None = None) -> int:
     data = load_fit_data(args.data, args.catalogue)
     X, y, groups, era = data.X, data.y, data.groups, data.era_mask()
     popularity = data.table["popularity"].to_numpy(np.float64)
-    seeds, n_folds = ([0], 2) if args.quick else (list(range(args.seeds)), args.folds)
+    seeds, n_folds = (QUICK_SEEDS, QUICK_FOLDS) if args.quick else (list(range(args.seeds)), args.folds)
     if args.quick:
-        keep = np.random.default_rng(0).choice(len(y), min(1500, len(y)), replace=False)
+        keep = quick_rows(len(y))
         X, y, groups, era, popularity = X[keep], y[keep], groups[keep], era[keep], popularity[keep]
     candidates = args.only or [*CLASSICAL, "network"]
-    tasks = [(seed, k, np.setdiff1d(np.arange(len(y)), test), test) for seed in seeds
-             for k, test in enumerate(stratified_group_folds(y, groups, n_folds, seed))]
+    tasks = outer_tasks(y, groups, seeds, n_folds)
     started, load_start = time.perf_counter(), os.getloadavg()[0]
-    if args.jobs > 1 and not args.quick:
-        from joblib import Parallel, delayed
-
-        outputs = Parallel(n_jobs=args.jobs)(delayed(run_fold)(X, y, groups, era, t, candidates, args.quick, popularity)
-                                             for t in tasks)
-    else:
-        outputs = [run_fold(X, y, groups, era, t, candidates, args.quick, popularity) for t in tasks]
+    outputs = run_all(tasks, 1 if args.quick else args.jobs, run_fold, X, y, groups, era, candidates, args.quick,
+                      popularity)
     records = {name: [out[name][0] for out in outputs] for name in candidates}
     reliability = []
     if "network" in candidates:

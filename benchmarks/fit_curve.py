@@ -24,10 +24,18 @@ import time
 import numpy as np
 import torch
 
-from benchmarks.common import RESULTS, parser, write_result
-from benchmarks.fit import CLASSICAL, DEFAULT_CATALOGUE, cross_fit_classical, network
+from benchmarks.common import RESULTS, parser, run_all, write_result
+from benchmarks.fit import (
+    CLASSICAL,
+    DEFAULT_CATALOGUE,
+    QUICK_FOLDS,
+    QUICK_SEEDS,
+    fit_candidate,
+    outer_tasks,
+    quick_rows,
+)
 from virality.data.catalogue import ERA_YEAR, load_fit_data
-from virality.model.fit import fit_metrics, stratified_group_folds
+from virality.model.fit import fit_metrics
 
 FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 CANDIDATES = ("lightgbm", "network")
@@ -53,19 +61,15 @@ def nested_subsets(y: np.ndarray, groups: np.ndarray, fractions, seed: int, vary
     return out
 
 
-def run_fold(X, y, groups, era, task, quick: bool, vary: str = "both", candidates=CANDIDATES) -> list[dict]:
+def run_fold(X, y, groups, era, quick: bool, vary: str, candidates, seed: int, k: int, train, test) -> list[dict]:
     """One (seed, outer fold): for every fraction and candidate, its training tracks and test AUCs."""
-    seed, k, train, test = task
     torch.set_num_threads(1)
     records = []
     for fraction, rows in nested_subsets(y[train], groups[train], FRACTIONS, seed * 100 + k, vary).items():
         part = train[rows]
         for name in candidates:
             started = time.perf_counter()
-            if name == "network":
-                p, _ = network(X[part], y[part], groups[part], X[test], seed, quick)
-            else:
-                p, _ = cross_fit_classical(name, X[part], y[part], groups[part], X[test], seed, quick)
+            p, _ = fit_candidate(name, X[part], y[part], groups[part], X[test], seed, quick)
             overall, era_check = fit_metrics(y[test], p), fit_metrics(y[test][era[test]], p[era[test]])
             records.append({"seed": seed, "fold": k, "fraction": fraction, "candidate": name, "tracks": len(part),
                             "tiktok_tracks": int(y[part].sum()),
@@ -160,20 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     data = load_fit_data(args.data, args.catalogue)
     X, y, groups, era = data.X, data.y, data.groups, data.era_mask()
-    seeds, n_folds = ([0], 2) if args.quick else (list(range(args.seeds)), 5)
+    seeds, n_folds = (QUICK_SEEDS, QUICK_FOLDS) if args.quick else (list(range(args.seeds)), 5)
     if args.quick:
-        keep = np.random.default_rng(0).choice(len(y), min(1500, len(y)), replace=False)
+        keep = quick_rows(len(y))
         X, y, groups, era = X[keep], y[keep], groups[keep], era[keep]
-    tasks = [(seed, k, np.setdiff1d(np.arange(len(y)), test), test) for seed in seeds
-             for k, test in enumerate(stratified_group_folds(y, groups, n_folds, seed))]
     started = time.perf_counter()
-    if args.jobs > 1 and not args.quick:
-        from joblib import Parallel, delayed
-
-        outputs = Parallel(n_jobs=args.jobs)(delayed(run_fold)(X, y, groups, era, t, args.quick, args.vary,
-                                                                    args.only) for t in tasks)
-    else:
-        outputs = [run_fold(X, y, groups, era, t, args.quick, args.vary, args.only) for t in tasks]
+    outputs = run_all(outer_tasks(y, groups, seeds, n_folds), 1 if args.quick else args.jobs, run_fold,
+                      X, y, groups, era, args.quick, args.vary, args.only)
     records = [r for out in outputs for r in out]
     table = summarise(records, args.only)
     trend = {f"{c}:{key}": per_doubling(records, c, key, args.vary) for c in args.only for key in GOALS}

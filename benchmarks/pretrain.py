@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import DEFAULT_DATA, RESULTS, parser, write_result
+from benchmarks.common import DEFAULT_DATA, RESULTS, parser, run_all, write_result
 from benchmarks.models import Fold, run_forest, run_mean
 from virality.config import TrainConfig
 from virality.data.catalogue import load_fit_data
@@ -195,15 +195,6 @@ def markdown(summary: dict, comparison: dict, meta: dict) -> str:
               "", f"Command: `{meta['command']}` ({meta['total_seconds']:.0f} s, {meta['jobs']} processes; load average "
               f"{meta['load_average'][0]:.1f} at the start, {meta['load_average'][1]:.1f} at the end)."]
     return "\n".join(lines)
-
-
-def run_all(tasks: list, jobs: int, function, *args) -> list:
-    """``function(*args, *task)`` for every task, ``jobs`` processes at a time (in process for 1)."""
-    if jobs > 1:
-        from joblib import Parallel, delayed
-
-        return Parallel(n_jobs=jobs)(delayed(function)(*args, *task) for task in tasks)
-    return [function(*args, *task) for task in tasks]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,8 +89,8 @@ def test_pretrained_parts_start_from_the_pretrained_weights():
     init, history = pretrained_init(X, y, groups, popularity, config)
     seen = []
 
-    def recording_init(part, prep):
-        init(part, prep)
+    def recording_init(part):
+        init(part)
         seen.append({k: v.clone() for k, v in part.backbone.state_dict().items()})
 
     train_fit(X, y, groups, config, init=recording_init)

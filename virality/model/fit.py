@@ -217,44 +217,59 @@ def _balanced_log_loss(logit: torch.Tensor, y: torch.Tensor, w: torch.Tensor) ->
     return float(nn.functional.binary_cross_entropy_with_logits(logit, y, weight=w, reduction="sum") / w.sum())
 
 
-def train_part(part: ViralityModel, X: np.ndarray, y: np.ndarray, X_stop: np.ndarray, y_stop: np.ndarray,
-               config: FitConfig, seed: int) -> dict:
-    """Train one part in place: every member on its own balanced logistic loss, AdamW, early
-    stopping on the stop tracks' balanced log loss (best epoch restored). Returns its history."""
+def fit_backbone(part: ViralityModel, z: torch.Tensor, batch_loss, held_out_loss, config: FitConfig, seed: int,
+                 lr: float | None = None) -> dict:
+    """Train ``part``'s backbone in place on (n, 13) transformed inputs ``z``: AdamW (``lr``,
+    default ``config.lr``), batches of ``config.batch_size`` rows in a seeded order,
+    ``batch_loss(member outputs (members, batch), the batch's row positions)`` on every member, early stopping on
+    ``held_out_loss(backbone)`` (``config.patience``; best epoch restored). Returns its history:
+    ``best_epoch``, ``best_loss``, ``epochs_run``."""
     torch.manual_seed(seed)  # dropout masks
-    optimizer = torch.optim.AdamW(part.backbone.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    z = part.transform(torch.as_tensor(X, dtype=torch.float32))
-    z_stop = part.transform(torch.as_tensor(X_stop, dtype=torch.float32))
-    target, target_stop = (torch.as_tensor(v, dtype=torch.float32) for v in (y, y_stop))
-    weight, weight_stop = (torch.as_tensor(balanced_weights(v), dtype=torch.float32) for v in (y, y_stop))
+    optimizer = torch.optim.AdamW(part.backbone.parameters(), lr=lr or config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(seed)
     best = (np.inf, -1, None)
     for epoch in range(config.max_epochs):
         part.train()
         for batch in torch.randperm(len(z), generator=generator).split(config.batch_size):
-            logits = part.backbone.member_outputs(z[batch])  # (members, batch)
-            loss = nn.functional.binary_cross_entropy_with_logits(
-                logits, target[batch].expand_as(logits), weight=weight[batch].expand_as(logits))
+            loss = batch_loss(part.backbone.member_outputs(z[batch]), batch)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         part.eval()
         with torch.inference_mode():
-            held_out = _balanced_log_loss(part.backbone(z_stop), target_stop, weight_stop)
+            held_out = held_out_loss(part.backbone)
         if held_out < best[0] - 1e-5:
             best = (held_out, epoch, copy.deepcopy(part.backbone.state_dict()))
         elif epoch - best[1] >= config.patience:
             break
     part.backbone.load_state_dict(best[2])
     part.eval()
-    return {"best_epoch": best[1], "best_log_loss": best[0], "epochs_run": epoch + 1}
+    return {"best_epoch": best[1], "best_loss": best[0], "epochs_run": epoch + 1}
+
+
+def train_part(part: ViralityModel, X: np.ndarray, y: np.ndarray, X_stop: np.ndarray, y_stop: np.ndarray,
+               config: FitConfig, seed: int) -> dict:
+    """Train one part in place (``fit_backbone``): every member on its own balanced logistic
+    loss, early stopping on the stop tracks' balanced log loss. Returns its history."""
+    z = part.transform(torch.as_tensor(X, dtype=torch.float32))
+    z_stop = part.transform(torch.as_tensor(X_stop, dtype=torch.float32))
+    target, target_stop = (torch.as_tensor(v, dtype=torch.float32) for v in (y, y_stop))
+    weight, weight_stop = (torch.as_tensor(balanced_weights(v), dtype=torch.float32) for v in (y, y_stop))
+
+    def batch_loss(logits, batch):  # logits (members, batch)
+        return nn.functional.binary_cross_entropy_with_logits(
+            logits, target[batch].expand_as(logits), weight=weight[batch].expand_as(logits))
+
+    history = fit_backbone(part, z, batch_loss, lambda backbone: _balanced_log_loss(
+        backbone(z_stop), target_stop, weight_stop), config, seed)
+    return {"best_epoch": history["best_epoch"], "best_log_loss": history["best_loss"], "epochs_run": history["epochs_run"]}
 
 
 def train_fit(X: np.ndarray, y: np.ndarray, groups: np.ndarray, config: FitConfig | None = None,
               init=None) -> tuple[TikTokFit, np.ndarray, list[dict]]:
     """The recipe of the module doc on (n, 12) characteristics, (n,) sides (1 = TikTok) and (n,)
     song groups → (the model, (n,) out-of-fold probabilities 0–1, each part's history).
-    ``init(part, prep)``, if given, sets a part's starting weights (e.g. a pretrained backbone)."""
+    ``init(part)``, if given, sets a part's starting weights (e.g. a pretrained backbone)."""
     config = config or FitConfig()
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
@@ -265,7 +280,7 @@ def train_fit(X: np.ndarray, y: np.ndarray, groups: np.ndarray, config: FitConfi
         fit = TikTokFit(prep, config)
         if init is not None:
             for part in fit.parts:
-                init(part, prep)
+                init(part)
         folds = stratified_group_folds(y, groups, config.folds, config.seed)
         oof_logit, histories = np.zeros(len(y)), []
         for k, held in enumerate(folds):
